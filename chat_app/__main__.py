@@ -1,0 +1,3 @@
+from chat_app.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,273 @@
+"""The `chat-app` command: the TUI by default, and a headless CLI for scripts.
+
+Every error is one line on stderr and a non-zero exit; no tracebacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from chat_app.config import Settings
+    from chat_app.core.events import Event
+    from chat_app.core.service import ChatService
+
+EX_USAGE = 2
+EX_FAIL = 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="chat-app",
+        description="A terminal chat app whose conversations survive anything.",
+    )
+    p.add_argument("--config", metavar="PATH", help="read settings from this TOML file")
+    p.add_argument("--data-dir", metavar="DIR", help="where the database lives")
+    p.add_argument("--model", metavar="NAME", help="offline, or openai:<model>")
+    p.add_argument("--user", metavar="ID", help="whose threads and profile to use")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    s = sub.add_parser("send", help="send a message and print the reply as it streams")
+    g = s.add_mutually_exclusive_group()
+    g.add_argument("--thread", metavar="ID", help="the thread to continue")
+    g.add_argument("--new", action="store_true", help="start a new thread (the default)")
+    s.add_argument("message", help="the message ('-' reads standard input)")
+
+    t = sub.add_parser("threads", help="list threads, newest first")
+    t.add_argument("--json", action="store_true")
+    t.add_argument("--search", metavar="TEXT", default="", help="filter by title or message text")
+
+    h = sub.add_parser("history", help="checkpoints of the current branch, newest first")
+    h.add_argument("thread")
+    h.add_argument("--json", action="store_true")
+    h.add_argument("--all", action="store_true", help="include intermediate steps")
+
+    r = sub.add_parser("rewind", help="continue a thread from an earlier checkpoint")
+    r.add_argument("thread")
+    r.add_argument("checkpoint")
+
+    sh = sub.add_parser("show", help="print a thread's conversation")
+    sh.add_argument("thread")
+
+    e = sub.add_parser("export", help="export a thread")
+    e.add_argument("thread")
+    e.add_argument("--format", choices=["md", "json"], default="md")
+
+    rn = sub.add_parser("rename", help="rename a thread")
+    rn.add_argument("thread")
+    rn.add_argument("title")
+
+    d = sub.add_parser("delete", help="delete a thread and all its checkpoints")
+    d.add_argument("thread")
+
+    res = sub.add_parser("resume", help="finish a reply interrupted by a crash or failure")
+    res.add_argument("thread")
+
+    pr = sub.add_parser("profile", help="what the agent knows about you")
+    pr.add_argument("--json", action="store_true")
+    psub = pr.add_subparsers(dest="profile_command", metavar="ACTION")
+    pf = psub.add_parser("forget", help="forget one fact (or 'all')")
+    pf.add_argument("key")
+    pe = psub.add_parser("set", help="correct a fact")
+    pe.add_argument("key")
+    pe.add_argument("value")
+
+    sub.add_parser("config", help="print the effective settings (without secrets)")
+    return p
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    from chat_app.config import load_settings
+
+    overrides: dict[str, dict[str, Any]] = {
+        "storage": {"data_dir": args.data_dir},
+        "model": {"name": args.model},
+        "user": {"id": args.user},
+    }
+    warnings: list[str] = []
+    settings = load_settings(args.config, overrides=overrides, warnings=warnings)
+    for w in warnings:
+        print(f"chat-app: warning: {w}", file=sys.stderr)
+    return settings
+
+
+def _print_events(events: Iterator[Event], out: TextIO) -> int:
+    from chat_app.core.events import ReplyFailed, ReplyFinished, Retrying, ThreadBusy, Token
+    from chat_app.safe_text import to_display
+
+    status = 0
+    for ev in events:
+        if isinstance(ev, Token):
+            out.write(to_display(ev.text))
+            out.flush()
+        elif isinstance(ev, Retrying):
+            print(
+                f"\nchat-app: {to_display(ev.reason)}; retrying {ev.attempt}/{ev.max_attempts}"
+                f" in {ev.delay_s:.0f} s",
+                file=sys.stderr,
+            )
+        elif isinstance(ev, ThreadBusy):
+            print("chat-app: the thread is busy in another window; waiting", file=sys.stderr)
+        elif isinstance(ev, ReplyFailed):
+            hint = f" (run: chat-app resume {ev.thread_id})" if ev.can_retry else ""
+            print(f"\nchat-app: reply failed: {to_display(ev.reason)}{hint}", file=sys.stderr)
+            status = EX_FAIL
+        elif isinstance(ev, ReplyFinished):
+            if ev.message.status == "stopped":
+                out.write(" [stopped]")
+            out.write("\n")
+            out.flush()
+    return status
+
+
+def _cmd(service: ChatService, args: argparse.Namespace) -> int:
+    from chat_app.safe_text import one_line, to_display
+
+    cmd = args.command
+    if cmd == "send":
+        text = sys.stdin.read() if args.message == "-" else args.message
+        if args.thread:
+            thread_id = service.get_thread(args.thread).id
+        else:
+            thread_id = service.create_thread().id
+        print(thread_id, file=sys.stderr)
+        return _print_events(service.send(thread_id, text), sys.stdout)
+    if cmd == "resume":
+        return _print_events(service.resume(args.thread), sys.stdout)
+    if cmd == "threads":
+        threads = service.list_threads(query=args.search)
+        if args.json:
+            print(json.dumps([t.__dict__ for t in threads], ensure_ascii=False, indent=2))
+        else:
+            for t in threads:
+                when = time.strftime("%Y-%m-%d %H:%M", time.localtime(t.updated_at))
+                flag = " [interrupted]" if t.interrupted else ""
+                print(
+                    f"{t.id}  {when}  {t.message_count:>4} msgs  "
+                    f"{one_line(t.title or '(untitled)', 60)}{flag}"
+                )
+        return 0
+    if cmd == "history":
+        if args.all:
+            hist = service.history(args.thread)
+            entries = [c for c in reversed(hist.checkpoints) if c.id in hist.branch_ids]
+        else:
+            entries = service.branch_timeline(args.thread)
+        if args.json:
+            print(json.dumps([c.__dict__ for c in entries], ensure_ascii=False, indent=2))
+        else:
+            for c in entries:
+                when = time.strftime("%H:%M:%S", time.localtime(c.created_at))
+                label = c.summary or f"({c.source})"
+                extra = "  [profile updated]" if c.profile_updated else ""
+                print(f"{c.id}  step {c.step:>4}  {when}  {one_line(label, 70)}{extra}")
+        return 0
+    if cmd == "rewind":
+        msgs = service.rewind(args.thread, args.checkpoint)
+        print(f"rewound: the thread now continues after {len(msgs)} messages")
+        return 0
+    if cmd == "show":
+        for m in service.load_messages(args.thread):
+            who = "you" if m.role == "user" else "assistant"
+            print(f"{who}: {to_display(m.text)}")
+        return 0
+    if cmd == "export":
+        print(to_display(service.export_thread(args.thread, args.format)))
+        return 0
+    if cmd == "rename":
+        service.rename_thread(args.thread, args.title)
+        return 0
+    if cmd == "delete":
+        service.delete_thread(args.thread)
+        print("deleted")
+        return 0
+    if cmd == "profile":
+        pc = getattr(args, "profile_command", None)
+        if pc == "forget":
+            if args.key == "all":
+                print(f"forgot {service.forget_all()} facts")
+            else:
+                service.forget(args.key)
+                print(f"forgot {args.key}")
+            return 0
+        if pc == "set":
+            service.edit_fact(args.key, args.value)
+            return 0
+        facts = service.profile()
+        if args.json:
+            print(json.dumps([f.to_dict() for f in facts], ensure_ascii=False, indent=2))
+        else:
+            for f in facts:
+                where = f"thread {f.thread_id[:8]}" if f.thread_id else "edited"
+                print(
+                    f"{f.key}: {one_line(f.value, 60)}  (learned {f.learned_at}, {where}, "
+                    f"from: {one_line(f.source_text, 40)!r})"
+                )
+        return 0
+    raise AssertionError(cmd)
+
+
+def _log_crash(data_dir: Path) -> Path:
+    import traceback
+
+    path = data_dir / "chat-app.log"
+    fd = os.open(path, os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o600)
+    with os.fdopen(fd, "a", encoding="utf-8") as fh:
+        fh.write(time.strftime("%Y-%m-%d %H:%M:%S ") + traceback.format_exc() + "\n")
+    return path
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    # Before anything imports langgraph: refuse to revive arbitrary classes.
+    os.environ.setdefault("LANGGRAPH_STRICT_MSGPACK", "true")
+    args = _parser().parse_args(argv)
+    from chat_app.config import EX_CONFIG, ConfigError
+
+    try:
+        settings = _settings(args)
+    except ConfigError as exc:
+        print(f"chat-app: config error: {exc}", file=sys.stderr)
+        return EX_CONFIG
+    if args.command == "config":
+        print(json.dumps(settings.public_dict(), indent=2))
+        return 0
+    from chat_app.core.service import ChatService, ServiceError
+    from chat_app.core.sqlite_backend import StorageError
+    from graphs.errors import ModelCallError
+
+    try:
+        service = ChatService(settings)
+    except (StorageError, ModelCallError, ServiceError) as exc:
+        print(f"chat-app: {exc}", file=sys.stderr)
+        return EX_FAIL
+    try:
+        if args.command is None:
+            from chat_app.ui.app import run_app
+
+            return run_app(settings, service)
+        return _cmd(service, args)
+    except ServiceError as exc:
+        print(f"chat-app: {exc}", file=sys.stderr)
+        return EX_FAIL
+    except KeyboardInterrupt:
+        print("\nchat-app: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:
+        # Never a traceback on the terminal: one line, the details in the log.
+        log_path = _log_crash(settings.data_dir)
+        print(
+            f"chat-app: internal error ({type(exc).__name__}); details in {log_path}",
+            file=sys.stderr,
+        )
+        return EX_FAIL
+    finally:
+        service.close()

@@ -1,0 +1,367 @@
+"""Settings: one typed, frozen object built once in ``main()``.
+
+Precedence, lowest first: built-in defaults < the user's config file in the
+platform config directory < ``--config PATH`` < environment (``CHAT_APP_...``,
+``OPENAI_API_KEY``, ``OPENAI_BASE_URL``) < command-line flags.
+
+Every error names the file, the line (for TOML syntax errors) and the key, and
+is raised as :class:`ConfigError` so the CLI can print one line and exit 78.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import getpass
+import os
+import re
+import stat
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+APP_NAME = "chat-app"
+EX_CONFIG = 78
+
+
+class ConfigError(Exception):
+    """A configuration problem the person can fix; the message is one line."""
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    name: str = "offline"
+    """`offline` (no key, no network) or `openai:<model>` for any OpenAI-compatible server."""
+    base_url: str = ""
+    """Endpoint of the OpenAI-compatible server; empty means the OpenAI default."""
+    api_key_file: str = ""
+    """Path to a file holding the API key (must be 0600). OPENAI_API_KEY wins over it."""
+    offline_token_delay_ms: float = 12.0
+    """Pause between tokens of the offline model, so streaming is visible in demos."""
+    connect_timeout_s: float = 10.0
+    """Seconds to wait for the server to accept the connection."""
+    read_timeout_s: float = 60.0
+    """Seconds to wait for the next bytes of a reply before treating it as failed."""
+    max_attempts: int = 5
+    """Attempts per reply for transient failures (429, 5xx, timeouts, dropped streams)."""
+    backoff_initial_s: float = 1.0
+    """First retry delay; doubles each attempt (with jitter) up to backoff_max_s."""
+    backoff_max_s: float = 20.0
+    """Longest delay between two attempts."""
+    max_retry_after_s: float = 60.0
+    """A Retry-After longer than this is not waited for; the person is told instead."""
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    backend: str = "sqlite"
+    """`sqlite` (one file, nothing to install) or `postgres` (shared by many instances)."""
+    data_dir: str = ""
+    """Where chat.db lives; empty means the platform data directory."""
+    dsn: str = ""
+    """PostgreSQL connection string, used when backend = "postgres"."""
+    busy_timeout_s: float = 30.0
+    """How long a write waits for another writer before reporting the database busy."""
+
+
+@dataclass(frozen=True)
+class ShortTermSettings:
+    redis_url: str = ""
+    """Redis for session context across instances; empty keeps it in-process."""
+    session_ttl_s: int = 7 * 24 * 3600
+    """How long session context (open thread, drafts) is kept."""
+
+
+@dataclass(frozen=True)
+class UserSettings:
+    id: str = ""
+    """Whose threads and profile these are; empty means the OS user name."""
+
+
+@dataclass(frozen=True)
+class RecoverySettings:
+    auto_resume: bool = False
+    """Resume interrupted replies at start-up without asking."""
+
+
+@dataclass(frozen=True)
+class RetentionSettings:
+    keep_old_branch_checkpoints: int = 200
+    """Checkpoints kept per abandoned branch by `chat-app prune` (the current branch is never touched)."""
+    drop_branches_older_than_days: int = 90
+    """Abandoned branches whose newest checkpoint is older than this are dropped by prune."""
+
+
+@dataclass(frozen=True)
+class UISettings:
+    theme: str = "textual-dark"
+    """Textual theme name."""
+    show_sidebar: bool = True
+    """Show the thread sidebar at start."""
+    show_side_panel: bool = True
+    """Show the History/Profile panel at start."""
+
+
+@dataclass(frozen=True)
+class ChaosSettings:
+    fail_next: int = 0
+    """Make the next N model calls fail with a transient error (demo the retry countdown)."""
+    drop_stream_after: int = 0
+    """Drop the reply stream after N tokens (demo an interrupted stream); 0 = off."""
+    kill_after_tokens: int = 0
+    """SIGKILL the process after N tokens of a reply (demo crash recovery); 0 = off."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    model: ModelSettings = field(default_factory=ModelSettings)
+    storage: StorageSettings = field(default_factory=StorageSettings)
+    short_term: ShortTermSettings = field(default_factory=ShortTermSettings)
+    user: UserSettings = field(default_factory=UserSettings)
+    recovery: RecoverySettings = field(default_factory=RecoverySettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
+    ui: UISettings = field(default_factory=UISettings)
+    chaos: ChaosSettings = field(default_factory=ChaosSettings)
+    # Never written anywhere; kept out of repr so it cannot leak into logs.
+    api_key: str = field(default="", repr=False, compare=False)
+    sources: tuple[str, ...] = field(default=(), compare=False)
+
+    @property
+    def data_dir(self) -> Path:
+        if self.storage.data_dir:
+            return Path(self.storage.data_dir).expanduser()
+        return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+    @property
+    def user_id(self) -> str:
+        return self.user.id or _os_user()
+
+    def public_dict(self) -> dict[str, Any]:
+        """Settings as plain data, without the secret (for `config --show`)."""
+        out = {
+            f.name: dataclasses.asdict(getattr(self, f.name))
+            for f in dataclasses.fields(self)
+            if f.name in SECTIONS
+        }
+        out["model"]["api_key"] = "(set)" if self.api_key else "(not set)"
+        return out
+
+
+SECTIONS: dict[str, type[Any]] = {
+    f.name: f.default_factory  # type: ignore[misc]
+    for f in dataclasses.fields(Settings)
+    if f.default_factory is not dataclasses.MISSING  # type: ignore[comparison-overlap]
+}
+
+_USER_ID_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+
+
+def _os_user() -> str:
+    try:
+        name = getpass.getuser()
+    except Exception:
+        name = "user"
+    return name if _USER_ID_RE.match(name) else "user"
+
+
+def user_config_path() -> Path:
+    return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False)) / "config.toml"
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        raw = path.read_bytes()
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, expected a TOML file") from None
+    except PermissionError:
+        raise ConfigError(f"{path}: permission denied (cannot read the config file)") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not valid UTF-8 at byte {exc.start}") from None
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        msg = str(exc)
+        m = re.search(r"\(at line (\d+), column (\d+)\)", msg)
+        if m:
+            reason = msg[: m.start()].strip()
+            raise ConfigError(f"{path}:{m.group(1)}:{m.group(2)}: {reason}") from None
+        raise ConfigError(f"{path}: {msg}") from None
+
+
+def _coerce(value: Any, typ: str, where: str) -> Any:
+    """Check a TOML or environment value against the field's type."""
+    if typ == "bool":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+            return value.lower() in ("1", "true", "yes", "on")
+        raise ConfigError(f"{where}: expected true or false, got {_show(value)}")
+    if typ == "int":
+        if isinstance(value, bool):
+            raise ConfigError(f"{where}: expected a whole number, got {_show(value)}")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
+            return int(value)
+        raise ConfigError(f"{where}: expected a whole number, got {_show(value)}")
+    if typ == "float":
+        if isinstance(value, bool):
+            raise ConfigError(f"{where}: expected a number, got {_show(value)}")
+        if isinstance(value, int | float):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise ConfigError(f"{where}: expected a number, got {_show(value)}")
+    if not isinstance(value, str):
+        raise ConfigError(f"{where}: expected a string, got {_show(value)}")
+    if "\x00" in value:
+        raise ConfigError(f"{where}: contains a NUL character")
+    return value
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _merge_file(
+    layers: dict[str, dict[str, Any]], data: Mapping[str, Any], origin: str, warnings: list[str]
+) -> None:
+    for section, body in data.items():
+        if section not in SECTIONS:
+            warnings.append(f"{origin}: unknown section [{section}] ignored")
+            continue
+        if not isinstance(body, dict):
+            raise ConfigError(f"{origin}: [{section}] must be a table")
+        fields = {f.name: f for f in dataclasses.fields(SECTIONS[section])}
+        for key, value in body.items():
+            if key not in fields:
+                warnings.append(f"{origin}: unknown key {section}.{key} ignored")
+                continue
+            where = f"{origin}: {section}.{key}"
+            layers[section][key] = _coerce(value, str(fields[key].type), where)
+
+
+ENV_SHORTCUTS = {
+    "CHAT_APP_DATA_DIR": ("storage", "data_dir"),
+    "CHAT_APP_USER": ("user", "id"),
+    "CHAT_APP_MODEL": ("model", "name"),
+    "OPENAI_BASE_URL": ("model", "base_url"),
+}
+
+
+def _merge_env(
+    layers: dict[str, dict[str, Any]], env: Mapping[str, str], warnings: list[str]
+) -> None:
+    for name, (section, key) in ENV_SHORTCUTS.items():
+        if env.get(name):
+            layers[section][key] = env[name]
+    for name, value in env.items():
+        if not name.startswith("CHAT_APP_") or name in ENV_SHORTCUTS:
+            continue
+        rest = name[len("CHAT_APP_") :].lower()
+        for section, cls in SECTIONS.items():
+            prefix = section + "_"
+            if rest.startswith(prefix):
+                key = rest[len(prefix) :]
+                fields = {f.name: f for f in dataclasses.fields(cls)}
+                if key in fields:
+                    where = f"environment {name}"
+                    layers[section][key] = _coerce(value, str(fields[key].type), where)
+                    break
+        else:
+            if name not in ("CHAT_APP_CONFIG",):
+                warnings.append(f"environment {name}: not a known setting, ignored")
+
+
+def _validate(s: Settings) -> None:
+    name = s.model.name
+    if name != "offline" and not (name.startswith("openai:") and len(name) > len("openai:")):
+        raise ConfigError(
+            f"model.name: unknown model {name!r}; use 'offline' or 'openai:<model>'"
+        )
+    if s.storage.backend not in ("sqlite", "postgres"):
+        raise ConfigError(
+            f"storage.backend: {s.storage.backend!r} is not 'sqlite' or 'postgres'"
+        )
+    if s.storage.backend == "postgres" and not s.storage.dsn:
+        raise ConfigError("storage.dsn: required when storage.backend = 'postgres'")
+    if s.model.max_attempts < 1:
+        raise ConfigError("model.max_attempts: must be at least 1")
+    for key in ("connect_timeout_s", "read_timeout_s", "backoff_initial_s", "backoff_max_s"):
+        if getattr(s.model, key) <= 0:
+            raise ConfigError(f"model.{key}: must be greater than 0")
+    if s.model.offline_token_delay_ms < 0:
+        raise ConfigError("model.offline_token_delay_ms: must not be negative")
+    if s.storage.busy_timeout_s <= 0:
+        raise ConfigError("storage.busy_timeout_s: must be greater than 0")
+    if s.user.id and not _USER_ID_RE.match(s.user.id):
+        raise ConfigError(
+            "user.id: use 1-64 letters, digits, '.', '_', '-' or '@'"
+        )
+    if s.model.base_url and not re.match(r"^https?://", s.model.base_url):
+        raise ConfigError(f"model.base_url: {s.model.base_url!r} must start with http:// or https://")
+
+
+def read_key_file(path: Path) -> str:
+    """Read an API key file, refusing one that others can read."""
+    try:
+        st = path.stat()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the API key file: {exc.strerror}") from None
+    if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ConfigError(
+            f"{path}: the API key file is readable by others; run: chmod 600 {path}"
+        )
+    return path.read_text(encoding="utf-8").strip()
+
+
+def load_settings(
+    config_path: str | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    *,
+    use_user_config: bool = True,
+    warnings: list[str] | None = None,
+) -> Settings:
+    """Build the settings from every layer; raise ConfigError on any bad value."""
+    env = os.environ if env is None else env
+    warns: list[str] = [] if warnings is None else warnings
+    layers: dict[str, dict[str, Any]] = {name: {} for name in SECTIONS}
+    sources: list[str] = ["defaults"]
+    user_path = user_config_path()
+    if use_user_config and user_path.is_file():
+        _merge_file(layers, _read_toml(user_path), str(user_path), warns)
+        sources.append(str(user_path))
+    config_path = config_path or env.get("CHAT_APP_CONFIG") or None
+    if config_path:
+        path = Path(config_path).expanduser()
+        if not path.exists():
+            raise ConfigError(f"{path}: config file not found")
+        _merge_file(layers, _read_toml(path), str(path), warns)
+        sources.append(str(path))
+    _merge_env(layers, env, warns)
+    for section, values in (overrides or {}).items():
+        for key, value in values.items():
+            if value is not None:
+                layers[section][key] = value
+    built = {name: SECTIONS[name](**values) for name, values in layers.items()}
+    api_key = env.get("OPENAI_API_KEY", "")
+    key_file = built["model"].api_key_file
+    if not api_key and key_file:
+        api_key = read_key_file(Path(key_file).expanduser())
+    settings = Settings(**built, api_key=api_key, sources=tuple(sources))
+    _validate(settings)
+    return settings

@@ -1,0 +1,1 @@
+"""The service the UI and the CLI talk to. Never imports Textual."""

@@ -1,0 +1,135 @@
+"""What the service tells its callers: plain data, no widgets.
+
+A turn is a stream of events; the UI renders them and the CLI prints them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from graphs.profile import ProfileFact
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    id: str
+    role: str  # "user" | "assistant"
+    text: str
+    # "" for a normal message, "stopped" when the person stopped the reply.
+    status: str = ""
+
+
+@dataclass(frozen=True)
+class ThreadInfo:
+    id: str
+    title: str
+    created_at: float
+    updated_at: float
+    message_count: int
+    # True while a reply was being written and did not finish (crash, failure).
+    interrupted: bool = False
+
+
+@dataclass(frozen=True)
+class CheckpointInfo:
+    """One checkpoint, from metadata only (no state is deserialized)."""
+
+    id: str
+    parent_id: str | None
+    step: int
+    source: str
+    created_at: float
+    # "user" | "assistant" | "rewind" | "" (an intermediate step)
+    kind: str = ""
+    summary: str = ""
+    profile_updated: bool = False
+
+
+@dataclass(frozen=True)
+class History:
+    """All checkpoints of a thread (oldest first) and the current branch."""
+
+    thread_id: str
+    checkpoints: list[CheckpointInfo]
+    head_id: str | None
+    branch_ids: frozenset[str] = field(default_factory=frozenset)
+
+    def children(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for cp in self.checkpoints:
+            if cp.parent_id:
+                out.setdefault(cp.parent_id, []).append(cp.id)
+        return out
+
+
+@dataclass(frozen=True)
+class UserMessageSaved:
+    """The person's message is on disk (acknowledged)."""
+
+    thread_id: str
+    message: ChatMessage
+
+
+@dataclass(frozen=True)
+class Token:
+    thread_id: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Retrying:
+    thread_id: str
+    attempt: int  # the attempt about to be made (2 = first retry)
+    max_attempts: int
+    delay_s: float
+    reason: str
+
+
+@dataclass(frozen=True)
+class ThreadBusy:
+    """Another window is writing to this thread; this send waits for it."""
+
+    thread_id: str
+
+
+@dataclass(frozen=True)
+class ReplyFinished:
+    thread_id: str
+    message: ChatMessage
+
+
+@dataclass(frozen=True)
+class ReplyFailed:
+    """The reply could not be produced; the user's message is kept.
+
+    ``can_retry``: the turn is still pending and `resume` may finish it.
+    """
+
+    thread_id: str
+    reason: str
+    can_retry: bool
+    partial: str = ""
+
+
+@dataclass(frozen=True)
+class ProfileUpdated:
+    facts: list[ProfileFact]
+
+
+@dataclass(frozen=True)
+class ThreadChanged:
+    """Title, count or time of a thread changed."""
+
+    thread: ThreadInfo
+
+
+Event = (
+    UserMessageSaved
+    | Token
+    | Retrying
+    | ThreadBusy
+    | ReplyFinished
+    | ReplyFailed
+    | ProfileUpdated
+    | ThreadChanged
+)

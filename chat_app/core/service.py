@@ -1,0 +1,668 @@
+"""ChatService: the one object the UI and the CLI talk to.
+
+It owns the compiled graph, the checkpointer, the profile store, the threads
+index, the per-thread locks and the single retry layer. Everything it returns
+is plain data (``chat_app.core.events``); it never imports Textual.
+
+Threading: methods are synchronous and safe to call from worker threads; one
+reply per thread at a time (a file lock shared with other processes).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from langchain_core.language_models.chat_models import BaseChatModel
+from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMessage
+from langchain_core.runnables import RunnableConfig
+from langgraph.store.base import BaseStore
+
+from chat_app.config import Settings
+from chat_app.core.events import (
+    ChatMessage,
+    CheckpointInfo,
+    Event,
+    History,
+    ProfileUpdated,
+    ReplyFailed,
+    ReplyFinished,
+    Retrying,
+    ThreadBusy,
+    ThreadChanged,
+    ThreadInfo,
+    Token,
+    UserMessageSaved,
+)
+from chat_app.core.index import ThreadIndex
+from chat_app.core.locks import ThreadLock
+from chat_app.core.sqlite_backend import SqliteParts, open_sqlite
+from chat_app.safe_text import clean_input, is_blank, one_line
+from graphs import profile as profile_mod
+from graphs.context import ChatContext
+from graphs.errors import ModelCallError, StreamInterrupted, classify
+from graphs.graph import build_graph
+from graphs.nodes import Extractor
+from graphs.profile import ProfileFact
+from graphs.state import migrate_values
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE_CHARS = 1_000_000
+# How often the streamed-so-far reply is written aside, so a crash mid-reply
+# can show what had been written.
+PARTIAL_SAVE_INTERVAL_S = 0.5
+
+
+class ServiceError(Exception):
+    """A request the service refuses; the message is one line for the person."""
+
+
+class ThreadNotFound(ServiceError):
+    pass
+
+
+@dataclass(frozen=True)
+class PendingRun:
+    """A thread whose last reply did not finish."""
+
+    thread_id: str
+    title: str
+    user_text: str
+    partial: str
+
+
+def _message_status(m: BaseMessage) -> str:
+    status = m.additional_kwargs.get("status", "")
+    return status if isinstance(status, str) else ""
+
+
+def to_chat_message(m: BaseMessage) -> ChatMessage | None:
+    if isinstance(m, HumanMessage):
+        role = "user"
+    elif isinstance(m, AIMessage):
+        role = "assistant"
+    else:
+        return None
+    text = m.content if isinstance(m.content, str) else m.text
+    return ChatMessage(id=str(m.id or ""), role=role, text=text, status=_message_status(m))
+
+
+def _chat_messages(messages: list[AnyMessage]) -> list[ChatMessage]:
+    return [cm for m in messages if (cm := to_chat_message(m)) is not None]
+
+
+ModelFactory = Callable[[Settings], tuple[BaseChatModel, Extractor | None]]
+
+
+def default_model_factory(settings: Settings) -> tuple[BaseChatModel, Extractor | None]:
+    """The model named in the settings, and its profile extractor."""
+    name = settings.model.name
+    if name == "offline":
+        from graphs.models import make_offline_model
+
+        return make_offline_model(settings.model.offline_token_delay_ms / 1000.0), None
+    from graphs.providers import make_openai_model, structured_extractor
+
+    model = make_openai_model(
+        name.split(":", 1)[1],
+        api_key=settings.api_key,
+        base_url=settings.model.base_url,
+        connect_timeout_s=settings.model.connect_timeout_s,
+        read_timeout_s=settings.model.read_timeout_s,
+    )
+    return model, structured_extractor(model)
+
+
+class ChatService:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        model_factory: ModelFactory = default_model_factory,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.settings = settings
+        self.user_id = settings.user_id
+        self._model_factory = model_factory
+        self._sleep = sleep
+        self._parts: SqliteParts = open_sqlite(settings.data_dir, settings.storage.busy_timeout_s)
+        self.index = ThreadIndex(self._parts.app_conn)
+        self.lock_dir = settings.data_dir / "locks"
+        self.lock_dir.mkdir(mode=0o700, exist_ok=True)
+        self._cancels: dict[str, threading.Event] = {}
+        self._graph_lock = threading.Lock()
+        self.model_name = settings.model.name
+        self._compile(settings)
+
+    # -- set-up ---------------------------------------------------------------
+
+    def _compile(self, settings: Settings) -> None:
+        model, extractor = self._model_factory(settings)
+        self.model = model
+        self.graph = build_graph(model, extractor).compile(
+            checkpointer=self._parts.saver, store=self._parts.store
+        )
+
+    def switch_model(self, name: str) -> None:
+        """Use another model from now on (e.g. ``offline``, ``openai:gpt-4o-mini``)."""
+        from dataclasses import replace
+
+        from chat_app.config import ConfigError, _validate
+
+        new = replace(self.settings, model=replace(self.settings.model, name=name))
+        try:
+            _validate(new)
+            with self._graph_lock:
+                self._compile(new)
+        except (ConfigError, ModelCallError) as exc:
+            raise ServiceError(str(exc)) from None
+        self.settings = new
+        self.model_name = name
+
+    @property
+    def backend_name(self) -> str:
+        return "sqlite"
+
+    @property
+    def db_path(self) -> Path:
+        return self._parts.path
+
+    @property
+    def store(self) -> BaseStore:
+        return self._parts.store
+
+    def close(self) -> None:
+        self._parts.close()
+
+    # -- threads --------------------------------------------------------------
+
+    def list_threads(self, query: str = "", limit: int | None = None) -> list[ThreadInfo]:
+        return self.index.list(self.user_id, limit=limit, query=query.strip())
+
+    def create_thread(self, title: str = "") -> ThreadInfo:
+        return self.index.create(self.user_id, one_line(clean_input(title), 120) if title else "")
+
+    def get_thread(self, thread_id: str) -> ThreadInfo:
+        info = self.index.get(self.user_id, thread_id)
+        if info is None:
+            # Another user's thread is reported exactly like a missing one.
+            raise ThreadNotFound(f"no thread with id {one_line(thread_id, 60)!r}")
+        return info
+
+    def rename_thread(self, thread_id: str, title: str) -> ThreadInfo:
+        self.get_thread(thread_id)
+        title = one_line(clean_input(title), 120)
+        if not title:
+            raise ServiceError("a thread title cannot be empty")
+        self.index.rename(thread_id, title)
+        return self.get_thread(thread_id)
+
+    def delete_thread(self, thread_id: str) -> None:
+        """Remove the thread's checkpoints, writes, index rows and notes."""
+        self.get_thread(thread_id)
+        with self._lock(thread_id, wait_s=self.settings.storage.busy_timeout_s):
+            self._parts.saver.delete_thread(thread_id)
+            self.index.delete(thread_id)
+
+    # -- reading --------------------------------------------------------------
+
+    def _config(self, thread_id: str, checkpoint_id: str | None = None) -> RunnableConfig:
+        conf: dict[str, Any] = {"thread_id": thread_id}
+        if checkpoint_id:
+            conf["checkpoint_id"] = checkpoint_id
+            conf["checkpoint_ns"] = ""
+        return {"configurable": conf}
+
+    def _state_values(self, thread_id: str, checkpoint_id: str | None = None) -> dict[str, Any]:
+        snap = self.graph.get_state(self._config(thread_id, checkpoint_id))
+        return migrate_values(dict(snap.values or {}))
+
+    def load_messages(self, thread_id: str, checkpoint_id: str | None = None) -> list[ChatMessage]:
+        """The conversation at the head, or at ``checkpoint_id``."""
+        self.get_thread(thread_id)
+        if checkpoint_id is not None:
+            self._check_checkpoint(thread_id, checkpoint_id)
+        return _chat_messages(self._state_values(thread_id, checkpoint_id).get("messages", []))
+
+    def _check_checkpoint(self, thread_id: str, checkpoint_id: str) -> None:
+        tup = self._parts.saver.get_tuple(self._config(thread_id, checkpoint_id))
+        if tup is None:
+            raise ServiceError(f"no checkpoint {one_line(checkpoint_id, 60)!r} in this thread")
+
+    def history(self, thread_id: str) -> History:
+        """The checkpoint tree from metadata only; the current branch marked."""
+        self.get_thread(thread_id)
+        cps = self.index.checkpoints(thread_id)
+        head = cps[-1].id if cps else None
+        by_id = {c.id: c for c in cps}
+        branch: set[str] = set()
+        cur = head
+        while cur is not None and cur not in branch:
+            branch.add(cur)
+            cur = by_id[cur].parent_id if cur in by_id else None
+        return History(thread_id, cps, head, frozenset(branch))
+
+    def branch_timeline(self, thread_id: str) -> list[CheckpointInfo]:
+        """Labelled checkpoints of the current branch, newest first."""
+        hist = self.history(thread_id)
+        branch = [c for c in hist.checkpoints if c.id in hist.branch_ids]
+        out: list[CheckpointInfo] = []
+        for i, c in enumerate(branch):
+            if not c.kind:
+                continue
+            nxt = branch[i + 1] if i + 1 < len(branch) else None
+            # An input checkpoint whose message went to another branch (this
+            # branch forked right at it) is not part of this conversation.
+            if c.kind == "user" and nxt is not None and nxt.source in ("input", "update"):
+                continue
+            out.append(c)
+        return out[::-1]
+
+    # -- sending --------------------------------------------------------------
+
+    def _lock(self, thread_id: str, wait_s: float) -> ThreadLock:
+        lock = ThreadLock(self.lock_dir, thread_id)
+        if not lock.acquire(wait_s):
+            raise ServiceError("this thread is busy in another window; try again in a moment")
+        return lock
+
+    def send(
+        self, thread_id: str, text: str, *, from_checkpoint: str | None = None
+    ) -> Iterator[Event]:
+        """Save the person's message, then stream the reply as events."""
+        text = clean_input(text)
+        if is_blank(text):
+            raise ServiceError("the message is empty")
+        if len(text) > MAX_MESSAGE_CHARS:
+            raise ServiceError(
+                f"the message is too long ({len(text):,} characters; the limit is "
+                f"{MAX_MESSAGE_CHARS:,})"
+            )
+        self.get_thread(thread_id)
+        if from_checkpoint is not None:
+            self._check_checkpoint(thread_id, from_checkpoint)
+        lock = ThreadLock(self.lock_dir, thread_id)
+        if not lock.try_acquire():
+            yield ThreadBusy(thread_id)
+            if not lock.acquire(self.settings.storage.busy_timeout_s):
+                raise ServiceError("this thread is busy in another window; try again in a moment")
+        with lock:
+            if from_checkpoint is None and self._pending(thread_id):
+                raise ServiceError(
+                    "the last reply in this thread did not finish: resume or discard it first"
+                )
+            msg = HumanMessage(content=text, id=str(uuid.uuid4()))
+            self.index.set_run_state(thread_id, "running")
+            title = one_line(text, 60)
+            self.index.set_auto_title(thread_id, title)
+            yield from self._run(
+                thread_id,
+                {"messages": [msg]},
+                self._config(thread_id, from_checkpoint),
+                user_message=ChatMessage(id=str(msg.id), role="user", text=text),
+            )
+
+    def _pending(self, thread_id: str) -> bool:
+        snap = self.graph.get_state(self._config(thread_id))
+        return bool(snap.next or snap.tasks)
+
+    def pending_runs(self) -> list[PendingRun]:
+        """Threads whose last reply did not finish (after a crash or a failure)."""
+        out = []
+        for tid in self.index.running(self.user_id):
+            if not self._pending(tid):
+                # Marked running but nothing was left undone: the crash came
+                # before the message was saved, or after the reply was.
+                self._finish_bookkeeping(tid, [])
+                continue
+            info = self.get_thread(tid)
+            values = self._state_values(tid)
+            msgs = values.get("messages", [])
+            user_text = ""
+            if msgs and isinstance(msgs[-1], HumanMessage):
+                user_text = str(msgs[-1].content)
+            else:
+                # The input is still a pending write of the input checkpoint.
+                user_text = self._pending_input_text(tid)
+            out.append(PendingRun(tid, info.title, user_text, self.index.partial(tid)))
+        return out
+
+    def _pending_input_text(self, thread_id: str) -> str:
+        tup = self._parts.saver.get_tuple(self._config(thread_id))
+        for _task, channel, value in (tup.pending_writes or []) if tup else []:
+            if channel == "messages" and isinstance(value, list):
+                for m in value:
+                    if isinstance(m, HumanMessage):
+                        return str(m.content)
+        return ""
+
+    def resume(self, thread_id: str) -> Iterator[Event]:
+        """Finish a reply that was interrupted; produces exactly one reply."""
+        self.get_thread(thread_id)
+        with self._lock(thread_id, self.settings.storage.busy_timeout_s):
+            if not self._pending(thread_id):
+                self._finish_bookkeeping(thread_id, [])
+                raise ServiceError("nothing to resume: the last reply finished")
+            self.index.set_run_state(thread_id, "running")
+            yield from self._run(thread_id, None, self._config(thread_id), user_message=None)
+
+    def discard(self, thread_id: str) -> None:
+        """Drop an interrupted turn: the branch returns to before it (kept in history)."""
+        self.get_thread(thread_id)
+        with self._lock(thread_id, self.settings.storage.busy_timeout_s):
+            if not self._pending(thread_id):
+                self._finish_bookkeeping(thread_id, [])
+                return
+            cps = self.index.checkpoints(thread_id)
+            by_id = {c.id: c for c in cps}
+            cur: CheckpointInfo | None = cps[-1]
+            while cur is not None and cur.source != "input":
+                cur = by_id.get(cur.parent_id or "")
+            if cur is None:
+                raise ServiceError("cannot find where the interrupted turn started")
+            self._fork(thread_id, cur.id, "rewind", "discarded an interrupted reply")
+            self._finish_bookkeeping(thread_id, [])
+
+    def cancel(self, thread_id: str) -> None:
+        """Stop the reply being written in this process (keeps what was written)."""
+        ev = self._cancels.get(thread_id)
+        if ev is not None:
+            ev.set()
+
+    def regenerate(self, thread_id: str) -> Iterator[Event]:
+        """Ask again: the last user message is sent again from just before it."""
+        for cp in self.branch_timeline(thread_id):
+            if cp.kind == "user":
+                text = self._input_text_at(thread_id, cp.id)
+                yield from self.send(thread_id, text, from_checkpoint=cp.id)
+                return
+        raise ServiceError("there is no message to regenerate a reply for")
+
+    def edit_and_resend(self, thread_id: str, message_id: str, new_text: str) -> Iterator[Event]:
+        """Fork the thread at an earlier user message and send ``new_text`` instead."""
+        cp = self.checkpoint_before_message(thread_id, message_id)
+        yield from self.send(thread_id, new_text, from_checkpoint=cp)
+
+    def checkpoint_before_message(self, thread_id: str, message_id: str) -> str:
+        """The input checkpoint at which ``message_id`` was sent (current branch)."""
+        tl = self.branch_timeline(thread_id)
+        for cp in tl:
+            if cp.kind == "user" and self._input_message_id_at(thread_id, cp.id) == message_id:
+                return cp.id
+        raise ServiceError("that message is not on the current branch of this thread")
+
+    def _input_writes(self, thread_id: str, checkpoint_id: str) -> list[HumanMessage]:
+        tup = self._parts.saver.get_tuple(self._config(thread_id, checkpoint_id))
+        out: list[HumanMessage] = []
+        for _task, channel, value in (tup.pending_writes or []) if tup else []:
+            if channel == "messages" and isinstance(value, list):
+                out += [m for m in value if isinstance(m, HumanMessage)]
+        return out
+
+    def _input_text_at(self, thread_id: str, checkpoint_id: str) -> str:
+        msgs = self._input_writes(thread_id, checkpoint_id)
+        return str(msgs[0].content) if msgs else ""
+
+    def _input_message_id_at(self, thread_id: str, checkpoint_id: str) -> str:
+        msgs = self._input_writes(thread_id, checkpoint_id)
+        return str(msgs[0].id) if msgs else ""
+
+    def _backoff(self, attempt: int, err: ModelCallError) -> float:
+        m = self.settings.model
+        if err.retry_after is not None:
+            return err.retry_after
+        base = min(m.backoff_max_s, m.backoff_initial_s * (2 ** (attempt - 1)))
+        # Full jitter on the upper half: spread out instances that failed together.
+        return base / 2 + random.uniform(0, base / 2)
+
+    def _run(
+        self,
+        thread_id: str,
+        graph_input: dict[str, Any] | None,
+        config: RunnableConfig,
+        *,
+        user_message: ChatMessage | None,
+    ) -> Iterator[Event]:
+        cancel = threading.Event()
+        self._cancels[thread_id] = cancel
+        ctx = ChatContext(user_id=self.user_id, cancel=cancel)
+        max_attempts = self.settings.model.max_attempts
+        attempt = 1
+        acked = False
+        partial: list[str] = []
+        learned: list[dict[str, str]] = []
+        try:
+            while True:
+                partial.clear()
+                last_save = time.monotonic()
+                try:
+                    for mode, chunk in self.graph.stream(
+                        graph_input,
+                        config,
+                        context=ctx,
+                        stream_mode=["custom", "updates"],
+                        durability="sync",
+                    ):
+                        if not acked and user_message is not None:
+                            # The first event comes after the input checkpoint
+                            # is on disk: the message is acknowledged.
+                            acked = True
+                            yield UserMessageSaved(thread_id, user_message)
+                            yield ThreadChanged(self.get_thread(thread_id))
+                        if mode == "custom" and isinstance(chunk, dict) and "token" in chunk:
+                            partial.append(chunk["token"])
+                            yield Token(thread_id, chunk["token"])
+                            now = time.monotonic()
+                            if now - last_save >= PARTIAL_SAVE_INTERVAL_S:
+                                self.index.save_partial(thread_id, "".join(partial))
+                                last_save = now
+                        elif mode == "updates" and isinstance(chunk, dict):
+                            upd = chunk.get("remember")
+                            if isinstance(upd, dict) and upd.get("learned"):
+                                learned = list(upd["learned"])
+                                yield ProfileUpdated(self.profile())
+                    break
+                except Exception as exc:
+                    err = classify(exc)
+                    if not acked and user_message is not None and self._pending(thread_id):
+                        acked = True
+                        yield UserMessageSaved(thread_id, user_message)
+                    text_so_far = "".join(partial)
+                    if text_so_far:
+                        self.index.save_partial(thread_id, text_so_far)
+                    if cancel.is_set():
+                        yield from self._stop_pending(thread_id, text_so_far)
+                        return
+                    graph_input = None
+                    config = self._config(thread_id)
+                    too_long = (
+                        err.retry_after is not None
+                        and err.retry_after > self.settings.model.max_retry_after_s
+                    )
+                    if not err.transient or attempt >= max_attempts or too_long:
+                        reason = err.user_message
+                        if too_long:
+                            reason = (
+                                f"rate limited: the server asks to wait {err.retry_after:.0f} s;"
+                                " try again later"
+                            )
+                        elif err.transient:
+                            reason = f"{reason} (gave up after {attempt} attempts)"
+                        yield ReplyFailed(
+                            thread_id,
+                            reason,
+                            can_retry=self._pending(thread_id),
+                            partial=text_so_far,
+                        )
+                        return
+                    delay = self._backoff(attempt, err)
+                    attempt += 1
+                    reason = err.user_message
+                    if isinstance(err, StreamInterrupted):
+                        reason = "the reply stream was interrupted"
+                    yield Retrying(thread_id, attempt, max_attempts, delay, reason)
+                    if self._wait(delay, cancel):
+                        yield from self._stop_pending(thread_id, text_so_far)
+                        return
+            yield from self._finish(thread_id, learned)
+        finally:
+            self._cancels.pop(thread_id, None)
+
+    def _wait(self, delay: float, cancel: threading.Event) -> bool:
+        """Sleep ``delay`` unless cancelled; True when cancelled."""
+        if self._sleep is not time.sleep:
+            self._sleep(delay)
+            return cancel.is_set()
+        return cancel.wait(delay)
+
+    def _stop_pending(self, thread_id: str, text: str) -> Iterator[Event]:
+        """The person stopped while no reply was being streamed: keep what was written."""
+        reply = AIMessage(
+            content=text,
+            id=str(uuid.uuid4()),
+            additional_kwargs={"status": "stopped"},
+            response_metadata={"finish_reason": "stopped"},
+        )
+        self.graph.update_state(self._config(thread_id), {"messages": [reply]}, as_node="respond")
+        ctx = ChatContext(user_id=self.user_id)
+        self.graph.invoke(None, self._config(thread_id), context=ctx, durability="sync")
+        yield from self._finish(thread_id, [])
+
+    def _finish(self, thread_id: str, learned: list[dict[str, str]]) -> Iterator[Event]:
+        values = self._state_values(thread_id)
+        msgs = _chat_messages(values.get("messages", []))
+        self._finish_bookkeeping(thread_id, learned, msgs)
+        if msgs and msgs[-1].role == "assistant":
+            yield ReplyFinished(thread_id, msgs[-1])
+        yield ThreadChanged(self.get_thread(thread_id))
+
+    def _finish_bookkeeping(
+        self,
+        thread_id: str,
+        learned: list[dict[str, str]],
+        msgs: list[ChatMessage] | None = None,
+    ) -> None:
+        """Index the finished turn: counts, search text, timeline notes."""
+        if msgs is None:
+            msgs = _chat_messages(self._state_values(thread_id).get("messages", []))
+        notes: list[tuple[str, str, str, bool]] = []
+        cps = self.index.checkpoints(thread_id)
+        if cps and not self._pending(thread_id):
+            by_id = {c.id: c for c in cps}
+            head = cps[-1]
+            last_ai = next((m for m in reversed(msgs) if m.role == "assistant"), None)
+            if last_ai is not None and not head.kind:
+                summary = "assistant: " + one_line(last_ai.text, 70)
+                notes.append((head.id, "assistant", summary, bool(learned)))
+            cur: CheckpointInfo | None = head
+            while cur is not None and not (cur.source == "input" and cur.kind):
+                if cur.source == "input":
+                    text = self._input_text_at(thread_id, cur.id)
+                    if text:
+                        notes.append((cur.id, "user", "you: " + one_line(text, 70), False))
+                    break
+                cur = by_id.get(cur.parent_id or "")
+        recent = msgs[-2:]
+        self.index.record_turn(
+            thread_id,
+            len(msgs),
+            [(m.id, m.role, m.text) for m in recent if m.id],
+            notes,
+        )
+
+    # -- rewind -----------------------------------------------------------------
+
+    def _fork(self, thread_id: str, checkpoint_id: str, kind: str, summary: str) -> str:
+        new_cfg = self.graph.update_state(
+            self._config(thread_id, checkpoint_id), {"learned": []}, as_node="remember"
+        )
+        new_id = str(new_cfg["configurable"]["checkpoint_id"])
+        self.index.add_note(thread_id, new_id, kind, summary)
+        return new_id
+
+    def rewind(self, thread_id: str, checkpoint_id: str) -> list[ChatMessage]:
+        """Continue from an old checkpoint: a new branch starts there; nothing is deleted."""
+        self.get_thread(thread_id)
+        self._check_checkpoint(thread_id, checkpoint_id)
+        with self._lock(thread_id, self.settings.storage.busy_timeout_s):
+            if self._pending(thread_id):
+                raise ServiceError(
+                    "the last reply in this thread did not finish: resume or discard it first"
+                )
+            target = next(
+                (c for c in self.index.checkpoints(thread_id) if c.id == checkpoint_id), None
+            )
+            if target is not None and target.kind == "user":
+                label = f"rewound to before “{target.summary}”"
+            elif target is not None and target.summary:
+                label = f"rewound to “{target.summary}”"
+            else:
+                label = f"rewound to step {target.step if target else '?'}"
+            self._fork(thread_id, checkpoint_id, "rewind", label)
+            msgs = self.load_messages(thread_id)
+            self.index.set_count(thread_id, len(msgs))
+            return msgs
+
+    # -- profile ------------------------------------------------------------------
+
+    def profile(self) -> list[ProfileFact]:
+        return profile_mod.read_profile(self._parts.store, self.user_id)
+
+    def edit_fact(self, key: str, value: str) -> ProfileFact:
+        value = one_line(clean_input(value), 200)
+        if not value:
+            raise ServiceError("a profile fact cannot be empty; use forget to remove it")
+        try:
+            return profile_mod.set_fact(self._parts.store, self.user_id, key, value)
+        except KeyError:
+            raise ServiceError(f"no profile fact named {one_line(key, 40)!r}") from None
+
+    def forget(self, key: str) -> None:
+        if not profile_mod.forget(self._parts.store, self.user_id, key):
+            raise ServiceError(f"no profile fact named {one_line(key, 40)!r}")
+
+    def forget_all(self) -> int:
+        return profile_mod.forget_all(self._parts.store, self.user_id)
+
+    # -- export -------------------------------------------------------------------
+
+    def export_thread(self, thread_id: str, fmt: str = "md") -> str:
+        info = self.get_thread(thread_id)
+        msgs = self.load_messages(thread_id)
+        if fmt == "json":
+            hist = self.history(thread_id)
+            children = hist.children()
+            leaves = [c.id for c in hist.checkpoints if c.id not in children]
+            branches = []
+            for leaf in leaves:
+                if leaf == hist.head_id:
+                    continue
+                branch_msgs = self.load_messages(thread_id, leaf)
+                branches.append(
+                    {"checkpoint_id": leaf, "messages": [m.__dict__ for m in branch_msgs]}
+                )
+            doc = {
+                "format": "chat-app-thread",
+                "version": 1,
+                "thread": {"id": info.id, "title": info.title, "created_at": info.created_at},
+                "messages": [m.__dict__ for m in msgs],
+                "other_branches": branches,
+            }
+            return json.dumps(doc, ensure_ascii=False, indent=2)
+        if fmt != "md":
+            raise ServiceError(f"unknown export format {fmt!r}; use md or json")
+        lines = [f"# {info.title or 'Untitled thread'}", ""]
+        for m in msgs:
+            who = "You" if m.role == "user" else "Assistant"
+            suffix = " (stopped)" if m.status == "stopped" else ""
+            lines += [f"**{who}**{suffix}:", "", m.text, ""]
+        return "\n".join(lines)

@@ -1,0 +1,117 @@
+"""The embedded backend: one SQLite file holds checkpoints, profile and index.
+
+Three connections share the file (WAL): the checkpointer's, the store's and
+the app's own (threads index, timeline notes, partial replies). Each gets a
+long busy timeout: ``SqliteSaver.from_conn_string`` sets none, and a writer
+blocked for more than 5 s would fail with "database is locked".
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+from langgraph.checkpoint.sqlite import SqliteSaver
+from langgraph.store.sqlite import SqliteStore
+
+DB_NAME = "chat.db"
+
+
+class StorageError(Exception):
+    """Storage cannot be used; the message says what is wrong and what to do."""
+
+
+def strict_serde() -> JsonPlusSerializer:
+    """No pickle, and msgpack revives only LangGraph's allow-listed types."""
+    return JsonPlusSerializer(pickle_fallback=False, allowed_msgpack_modules=None)
+
+
+def secure_dir(path: Path) -> None:
+    """Create ``path`` (0700); tighten it if it exists with looser bits."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        path.chmod(0o700)
+
+
+def secure_file(path: Path) -> None:
+    """Create ``path`` 0600 before SQLite opens it (its -wal/-shm copy the mode)."""
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    os.close(fd)
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        path.chmod(0o600)
+
+
+def connect(path: Path, busy_timeout_s: float, *, autocommit: bool) -> sqlite3.Connection:
+    conn = sqlite3.connect(
+        path,
+        timeout=busy_timeout_s,
+        check_same_thread=False,
+        isolation_level=None if autocommit else "",
+    )
+    conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
+    conn.execute("PRAGMA journal_mode=WAL")
+    # FULL: an acknowledged turn survives power loss, not only a crash.
+    conn.execute("PRAGMA synchronous=FULL")
+    return conn
+
+
+@dataclass
+class SqliteParts:
+    path: Path
+    saver: SqliteSaver
+    store: SqliteStore
+    app_conn: sqlite3.Connection
+
+    def close(self) -> None:
+        for conn in (self.saver.conn, self.store.conn, self.app_conn):
+            try:
+                conn.close()
+            except sqlite3.Error:
+                pass
+
+
+def open_sqlite(data_dir: Path, busy_timeout_s: float) -> SqliteParts:
+    """Open (creating if needed) the database under ``data_dir``."""
+    try:
+        secure_dir(data_dir)
+        path = data_dir / DB_NAME
+        secure_file(path)
+    except PermissionError as exc:
+        raise StorageError(
+            f"{exc.filename}: permission denied; choose another --data-dir or fix the permissions"
+        ) from None
+    except OSError as exc:
+        raise StorageError(f"{data_dir}: cannot create the data directory: {exc.strerror}") from None
+    try:
+        saver_conn = connect(path, busy_timeout_s, autocommit=False)
+        saver = SqliteSaver(saver_conn, serde=strict_serde())
+        saver.setup()
+        store_conn = connect(path, busy_timeout_s, autocommit=True)
+        store = SqliteStore(store_conn)
+        store.setup()
+        app_conn = connect(path, busy_timeout_s, autocommit=True)
+    except sqlite3.DatabaseError as exc:
+        raise StorageError(describe_sqlite_error(path, exc)) from None
+    return SqliteParts(path=path, saver=saver, store=store, app_conn=app_conn)
+
+
+def describe_sqlite_error(path: Path, exc: sqlite3.Error) -> str:
+    text = str(exc)
+    if "locked" in text or "busy" in text:
+        return f"{path}: the database is busy (another chat-app is writing); try again"
+    if "readonly" in text or "read-only" in text:
+        return f"{path}: the database is read-only; check its permissions (chmod 600)"
+    if "disk is full" in text or "full" in text:
+        return f"{path}: the disk is full; free some space and try again (nothing was lost)"
+    if "malformed" in text or "not a database" in text:
+        return (
+            f"{path}: the database is damaged ({text}); it was not modified. "
+            "Run `chat-app doctor` and restore from a backup"
+        )
+    return f"{path}: database error: {text}"

@@ -1,0 +1,51 @@
+"""Errors a model call can end with, classified once for the whole app.
+
+The service retries only what :func:`classify` marks transient, in exactly one
+retry layer (the OpenAI client's own retries are turned off).
+"""
+
+from __future__ import annotations
+
+
+class ModelCallError(Exception):
+    """A model call failed; ``user_message`` is one line a person can act on."""
+
+    transient: bool = False
+
+    def __init__(
+        self,
+        user_message: str,
+        *,
+        transient: bool | None = None,
+        retry_after: float | None = None,
+        status: int | None = None,
+    ) -> None:
+        super().__init__(user_message)
+        self.user_message = user_message
+        if transient is not None:
+            self.transient = transient
+        self.retry_after = retry_after
+        self.status = status
+
+
+class TransientModelError(ModelCallError):
+    """Worth another attempt: rate limits, 5xx, timeouts, dropped connections."""
+
+    transient = True
+
+
+class StreamInterrupted(TransientModelError):
+    """The reply stream ended before the model said it was finished."""
+
+    def __init__(self, user_message: str = "the reply stream ended early", partial: str = "") -> None:
+        super().__init__(user_message)
+        self.partial = partial
+
+
+def classify(exc: BaseException) -> ModelCallError:
+    """Map any exception from a model call to a ModelCallError."""
+    if isinstance(exc, ModelCallError):
+        return exc
+    from graphs.providers import classify_provider_error
+
+    return classify_provider_error(exc)
