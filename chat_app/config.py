@@ -90,7 +90,7 @@ class RecoverySettings:
 @dataclass(frozen=True)
 class RetentionSettings:
     keep_old_branch_checkpoints: int = 200
-    """Checkpoints kept per abandoned branch by `chat-app prune` (the current branch is never touched)."""
+    """Checkpoints kept per abandoned branch by `chat-app prune` (never the current branch)."""
     drop_branches_older_than_days: int = 90
     """Abandoned branches whose newest checkpoint is older than this are dropped by prune."""
 
@@ -202,7 +202,16 @@ def _coerce(value: Any, typ: str, where: str) -> Any:
     if typ == "bool":
         if isinstance(value, bool):
             return value
-        if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+        if isinstance(value, str) and value.lower() in (
+            "1",
+            "true",
+            "yes",
+            "on",
+            "0",
+            "false",
+            "no",
+            "off",
+        ):
             return value.lower() in ("1", "true", "yes", "on")
         raise ConfigError(f"{where}: expected true or false, got {_show(value)}")
     if typ == "int":
@@ -289,13 +298,9 @@ def _merge_env(
 def _validate(s: Settings) -> None:
     name = s.model.name
     if name != "offline" and not (name.startswith("openai:") and len(name) > len("openai:")):
-        raise ConfigError(
-            f"model.name: unknown model {name!r}; use 'offline' or 'openai:<model>'"
-        )
+        raise ConfigError(f"model.name: unknown model {name!r}; use 'offline' or 'openai:<model>'")
     if s.storage.backend not in ("sqlite", "postgres"):
-        raise ConfigError(
-            f"storage.backend: {s.storage.backend!r} is not 'sqlite' or 'postgres'"
-        )
+        raise ConfigError(f"storage.backend: {s.storage.backend!r} is not 'sqlite' or 'postgres'")
     if s.storage.backend == "postgres" and not s.storage.dsn:
         raise ConfigError("storage.dsn: required when storage.backend = 'postgres'")
     if s.model.max_attempts < 1:
@@ -308,11 +313,11 @@ def _validate(s: Settings) -> None:
     if s.storage.busy_timeout_s <= 0:
         raise ConfigError("storage.busy_timeout_s: must be greater than 0")
     if s.user.id and not _USER_ID_RE.match(s.user.id):
-        raise ConfigError(
-            "user.id: use 1-64 letters, digits, '.', '_', '-' or '@'"
-        )
+        raise ConfigError("user.id: use 1-64 letters, digits, '.', '_', '-' or '@'")
     if s.model.base_url and not re.match(r"^https?://", s.model.base_url):
-        raise ConfigError(f"model.base_url: {s.model.base_url!r} must start with http:// or https://")
+        raise ConfigError(
+            f"model.base_url: {s.model.base_url!r} must start with http:// or https://"
+        )
 
 
 def read_key_file(path: Path) -> str:
@@ -322,9 +327,7 @@ def read_key_file(path: Path) -> str:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the API key file: {exc.strerror}") from None
     if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise ConfigError(
-            f"{path}: the API key file is readable by others; run: chmod 600 {path}"
-        )
+        raise ConfigError(f"{path}: the API key file is readable by others; run: chmod 600 {path}")
     return path.read_text(encoding="utf-8").strip()
 
 

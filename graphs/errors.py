@@ -37,7 +37,9 @@ class TransientModelError(ModelCallError):
 class StreamInterrupted(TransientModelError):
     """The reply stream ended before the model said it was finished."""
 
-    def __init__(self, user_message: str = "the reply stream ended early", partial: str = "") -> None:
+    def __init__(
+        self, user_message: str = "the reply stream ended early", partial: str = ""
+    ) -> None:
         super().__init__(user_message)
         self.partial = partial
 

@@ -262,7 +262,7 @@ def _classify_status(exc: BaseException, status: int) -> ModelCallError:
             retry_after=retry_after,
             status=status,
         )
-    if (status in (400, 413) or status == 422) and _CONTEXT_PATTERNS.search(_body_text(exc)):
+    if status in (400, 413, 422) and _CONTEXT_PATTERNS.search(_body_text(exc)):
         return ModelCallError(
             "the conversation is too long for this model's context window", status=status
         )
@@ -470,9 +470,10 @@ def structured_extractor(model: BaseChatModel) -> Callable[[list[AnyMessage]], l
             if not isinstance(result, ProfileStatements):
                 raise TypeError(f"unexpected structured output {type(result).__name__}")
         except Exception as exc:
-            log.warning(
-                "structured extraction failed, using rules: %s", classify_provider_error(exc)
-            )
+            err = classify_provider_error(exc)
+            # Parser errors quote the model's output (the user's words): log only the type.
+            reason = err.user_message if err.status or err.transient else type(exc).__name__
+            log.warning("structured extraction failed (%s); using the rule extractor", reason)
             return _rules(text)
         out: list[Statement] = []
         seen: set[str] = set()

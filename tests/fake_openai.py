@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -91,6 +92,14 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     fake: FakeOpenAI
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that gave up (its timeout fired, or it was cancelled) is an
+        # expected event here, not a server bug: count it instead of printing.
+        if isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
+            self.fake._note_disconnect()
+            return
+        super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -272,6 +281,8 @@ class FakeOpenAI:
         self._script: list[tuple[Behaviour, int | None]] = []
         self._stopping = threading.Event()
         self.requests: list[RecordedRequest] = []
+        # Connections the client closed while the server was still answering.
+        self.client_disconnects = 0
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -401,6 +412,11 @@ class FakeOpenAI:
             )
             self._lock.notify_all()
             return behaviour
+
+    def _note_disconnect(self) -> None:
+        with self._lock:
+            self.client_disconnects += 1
+            self._lock.notify_all()
 
     def _sleep(self, seconds: float) -> None:
         # Bounded, and cut short when the server stops so shutdown never waits on a hang.

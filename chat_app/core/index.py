@@ -128,7 +128,9 @@ class ThreadIndex:
         ).fetchone()
         return str(r[0]) if r else None
 
-    def list(self, user_id: str, limit: int | None = None, query: str = "") -> list[ThreadInfo]:
+    def list_threads(
+        self, user_id: str, limit: int | None = None, query: str = ""
+    ) -> list[ThreadInfo]:
         args: list[Any] = [user_id]
         sql = f"SELECT {self._COLS} FROM app_threads WHERE user_id = ?"
         if query:
@@ -147,7 +149,8 @@ class ThreadIndex:
     def rename(self, thread_id: str, title: str) -> None:
         with self._tx() as c:
             c.execute(
-                "UPDATE app_threads SET title = ?, title_locked = 1, updated_at = ? WHERE thread_id = ?",
+                "UPDATE app_threads SET title = ?, title_locked = 1, updated_at = ?"
+                " WHERE thread_id = ?",
                 (title, time.time(), thread_id),
             )
 
@@ -166,9 +169,17 @@ class ThreadIndex:
                 (state, time.time(), thread_id),
             )
 
+    def is_running(self, thread_id: str) -> bool:
+        r = self.conn.execute(
+            "SELECT run_state FROM app_threads WHERE thread_id = ?", (thread_id,)
+        ).fetchone()
+        return bool(r and r[0] == "running")
+
     def running(self, user_id: str | None = None) -> list[str]:
         if user_id is None:
-            rows = self.conn.execute("SELECT thread_id FROM app_threads WHERE run_state = 'running'")
+            rows = self.conn.execute(
+                "SELECT thread_id FROM app_threads WHERE run_state = 'running'"
+            )
         else:
             rows = self.conn.execute(
                 "SELECT thread_id FROM app_threads WHERE run_state = 'running' AND user_id = ?",
@@ -231,15 +242,21 @@ class ThreadIndex:
         ).fetchone()
         return str(r[0]) if r else ""
 
-    def checkpoints(self, thread_id: str) -> list[CheckpointInfo]:
-        """Every checkpoint of the thread from metadata and notes, oldest first."""
-        rows = self.conn.execute(
+    def checkpoints(self, thread_id: str, newest: int | None = None) -> list[CheckpointInfo]:
+        """Checkpoints of the thread (all, or the ``newest`` few) from metadata
+        and notes, oldest first."""
+        sql = (
             "SELECT c.checkpoint_id, c.parent_checkpoint_id, c.metadata, n.kind, n.summary,"
             " n.profile_updated FROM checkpoints c LEFT JOIN app_notes n"
             " ON n.thread_id = c.thread_id AND n.checkpoint_id = c.checkpoint_id"
-            " WHERE c.thread_id = ? AND c.checkpoint_ns = '' ORDER BY c.checkpoint_id",
-            (thread_id,),
-        ).fetchall()
+            " WHERE c.thread_id = ? AND c.checkpoint_ns = ''"
+        )
+        if newest is None:
+            rows = self.conn.execute(sql + " ORDER BY c.checkpoint_id", (thread_id,)).fetchall()
+        else:
+            rows = self.conn.execute(
+                sql + " ORDER BY c.checkpoint_id DESC LIMIT ?", (thread_id, newest)
+            ).fetchall()[::-1]
         out: list[CheckpointInfo] = []
         for cid, parent, meta_blob, kind, summary, prof in rows:
             try:

@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMessage
@@ -186,7 +186,7 @@ class ChatService:
     # -- threads --------------------------------------------------------------
 
     def list_threads(self, query: str = "", limit: int | None = None) -> list[ThreadInfo]:
-        return self.index.list(self.user_id, limit=limit, query=query.strip())
+        return self.index.list_threads(self.user_id, limit=limit, query=query.strip())
 
     def create_thread(self, title: str = "") -> ThreadInfo:
         return self.index.create(self.user_id, one_line(clean_input(title), 120) if title else "")
@@ -296,7 +296,7 @@ class ChatService:
             if not lock.acquire(self.settings.storage.busy_timeout_s):
                 raise ServiceError("this thread is busy in another window; try again in a moment")
         with lock:
-            if from_checkpoint is None and self._pending(thread_id):
+            if from_checkpoint is None and self._flagged_pending(thread_id):
                 raise ServiceError(
                     "the last reply in this thread did not finish: resume or discard it first"
                 )
@@ -314,6 +314,10 @@ class ChatService:
     def _pending(self, thread_id: str) -> bool:
         snap = self.graph.get_state(self._config(thread_id))
         return bool(snap.next or snap.tasks)
+
+    def _flagged_pending(self, thread_id: str) -> bool:
+        """Cheap check first: only a thread marked running can have a pending run."""
+        return self.index.is_running(thread_id) and self._pending(thread_id)
 
     def pending_runs(self) -> list[PendingRun]:
         """Threads whose last reply did not finish (after a crash or a failure)."""
@@ -419,8 +423,8 @@ class ChatService:
     def _backoff(self, attempt: int, err: ModelCallError) -> float:
         m = self.settings.model
         if err.retry_after is not None:
-            return err.retry_after
-        base = min(m.backoff_max_s, m.backoff_initial_s * (2 ** (attempt - 1)))
+            return float(err.retry_after)
+        base: float = min(m.backoff_max_s, m.backoff_initial_s * 2.0 ** (attempt - 1))
         # Full jitter on the upper half: spread out instances that failed together.
         return base / 2 + random.uniform(0, base / 2)
 
@@ -440,16 +444,17 @@ class ChatService:
         acked = False
         partial: list[str] = []
         learned: list[dict[str, str]] = []
+        values: dict[str, Any] = {}
         try:
             while True:
                 partial.clear()
                 last_save = time.monotonic()
                 try:
                     for mode, chunk in self.graph.stream(
-                        graph_input,
+                        cast(Any, graph_input),
                         config,
                         context=ctx,
-                        stream_mode=["custom", "updates"],
+                        stream_mode=["custom", "updates", "values"],
                         durability="sync",
                     ):
                         if not acked and user_message is not None:
@@ -465,6 +470,8 @@ class ChatService:
                             if now - last_save >= PARTIAL_SAVE_INTERVAL_S:
                                 self.index.save_partial(thread_id, "".join(partial))
                                 last_save = now
+                        elif mode == "values" and isinstance(chunk, dict):
+                            values = chunk
                         elif mode == "updates" and isinstance(chunk, dict):
                             upd = chunk.get("remember")
                             if isinstance(upd, dict) and upd.get("learned"):
@@ -513,7 +520,7 @@ class ChatService:
                     if self._wait(delay, cancel):
                         yield from self._stop_pending(thread_id, text_so_far)
                         return
-            yield from self._finish(thread_id, learned)
+            yield from self._finish(thread_id, learned, values)
         finally:
             self._cancels.pop(thread_id, None)
 
@@ -534,15 +541,21 @@ class ChatService:
         )
         self.graph.update_state(self._config(thread_id), {"messages": [reply]}, as_node="respond")
         ctx = ChatContext(user_id=self.user_id)
-        self.graph.invoke(None, self._config(thread_id), context=ctx, durability="sync")
-        yield from self._finish(thread_id, [])
+        values = self.graph.invoke(None, self._config(thread_id), context=ctx, durability="sync")
+        yield from self._finish(thread_id, [], values)
 
-    def _finish(self, thread_id: str, learned: list[dict[str, str]]) -> Iterator[Event]:
-        values = self._state_values(thread_id)
-        msgs = _chat_messages(values.get("messages", []))
-        self._finish_bookkeeping(thread_id, learned, msgs)
-        if msgs and msgs[-1].role == "assistant":
-            yield ReplyFinished(thread_id, msgs[-1])
+    def _finish(
+        self, thread_id: str, learned: list[dict[str, str]], values: dict[str, Any]
+    ) -> Iterator[Event]:
+        """The run is complete: index it and announce the reply."""
+        raw: list[AnyMessage] = list(values.get("messages") or [])
+        if not raw:
+            raw = list(self._state_values(thread_id).get("messages", []))
+        # Only the tail is converted: the rest is already indexed.
+        tail = _chat_messages(raw[-2:])
+        self._finish_bookkeeping(thread_id, learned, tail, len(raw), check_pending=False)
+        if tail and tail[-1].role == "assistant":
+            yield ReplyFinished(thread_id, tail[-1])
         yield ThreadChanged(self.get_thread(thread_id))
 
     def _finish_bookkeeping(
@@ -550,13 +563,17 @@ class ChatService:
         thread_id: str,
         learned: list[dict[str, str]],
         msgs: list[ChatMessage] | None = None,
+        count: int | None = None,
+        *,
+        check_pending: bool = True,
     ) -> None:
         """Index the finished turn: counts, search text, timeline notes."""
         if msgs is None:
             msgs = _chat_messages(self._state_values(thread_id).get("messages", []))
         notes: list[tuple[str, str, str, bool]] = []
-        cps = self.index.checkpoints(thread_id)
-        if cps and not self._pending(thread_id):
+        # The turn's own checkpoints are the newest few.
+        cps = self.index.checkpoints(thread_id, newest=16)
+        if cps and not (check_pending and self._pending(thread_id)):
             by_id = {c.id: c for c in cps}
             head = cps[-1]
             last_ai = next((m for m in reversed(msgs) if m.role == "assistant"), None)
@@ -574,7 +591,7 @@ class ChatService:
         recent = msgs[-2:]
         self.index.record_turn(
             thread_id,
-            len(msgs),
+            len(msgs) if count is None else count,
             [(m.id, m.role, m.text) for m in recent if m.id],
             notes,
         )

@@ -1,0 +1,124 @@
+"""SqliteSaver with a fast ancestor walk for delta channels.
+
+The default ``get_delta_channel_history`` calls ``get_tuple`` once per
+ancestor (two queries and a full deserialization each), so rebuilding the
+message list costs time in proportion to the distance to the last snapshot.
+Here one recursive query walks the parent chain and stops at the nearest
+snapshot (LangGraph drops a channel from ``counters_since_delta_snapshot``
+in the metadata when it snapshots it), one query fetches the writes, and
+only the candidate snapshot blobs are deserialized. Same contract as the
+default: writes from the parent down to the seed checkpoint, oldest first.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import DeltaChannelHistory, PendingWrite, writes_sort_key
+from langgraph.checkpoint.sqlite import SqliteSaver
+
+_COUNTERS = "counters_since_delta_snapshot"
+
+
+def _counters(meta_blob: Any) -> dict[str, Any]:
+    try:
+        meta = json.loads(meta_blob) if meta_blob else {}
+    except (TypeError, ValueError):
+        return {}
+    counters = meta.get(_COUNTERS) if isinstance(meta, dict) else None
+    return counters if isinstance(counters, dict) else {}
+
+
+def _chain_sql(n_channels: int) -> str:
+    # Keep walking up from a row only while some channel is still counted in
+    # it, i.e. it is not a snapshot of every channel asked for.
+    keep_going = " OR ".join(
+        f"json_extract(CAST(chain.meta AS TEXT), '$.{_COUNTERS}.' || json_quote(?)) IS NOT NULL"
+        for _ in range(n_channels)
+    )
+    return f"""
+WITH RECURSIVE chain(id, parent, meta, depth) AS (
+    SELECT checkpoint_id, parent_checkpoint_id, metadata, 0 FROM checkpoints
+    WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id = ?
+    UNION ALL
+    SELECT c.checkpoint_id, c.parent_checkpoint_id, c.metadata, chain.depth + 1
+    FROM checkpoints c JOIN chain ON c.checkpoint_id = chain.parent
+    WHERE c.thread_id = ? AND c.checkpoint_ns = ? AND (chain.depth = 0 OR {keep_going})
+)
+SELECT id, meta FROM chain ORDER BY depth
+"""
+
+
+class FastSqliteSaver(SqliteSaver):
+    def get_delta_channel_history(
+        self, *, config: RunnableConfig, channels: Sequence[str]
+    ) -> Mapping[str, DeltaChannelHistory]:
+        if not channels:
+            return {}
+        conf = config["configurable"]
+        thread_id = str(conf["thread_id"])
+        ns = str(conf.get("checkpoint_ns", ""))
+        checkpoint_id = conf.get("checkpoint_id")
+        seeds: dict[str, Any] = {}
+        seed_at: dict[str, int] = {}
+        with self.cursor(transaction=False) as cur:
+            if not checkpoint_id:
+                row = cur.execute(
+                    "SELECT checkpoint_id FROM checkpoints WHERE thread_id = ? AND"
+                    " checkpoint_ns = ? ORDER BY checkpoint_id DESC LIMIT 1",
+                    (thread_id, ns),
+                ).fetchone()
+                if row is None:
+                    return {ch: {"writes": []} for ch in channels}
+                checkpoint_id = row[0]
+            chain = cur.execute(
+                _chain_sql(len(channels)),
+                (thread_id, ns, checkpoint_id, thread_id, ns, *channels),
+            ).fetchall()
+            ancestors = [cid for cid, _ in chain[1:]]
+            for i, (cid, meta_blob) in enumerate(chain[1:]):
+                counters = _counters(meta_blob)
+                candidates = [ch for ch in channels if ch not in seed_at and ch not in counters]
+                if not candidates:
+                    continue
+                row = cur.execute(
+                    "SELECT type, checkpoint FROM checkpoints WHERE thread_id = ? AND"
+                    " checkpoint_ns = ? AND checkpoint_id = ?",
+                    (thread_id, ns, cid),
+                ).fetchone()
+                values = self.serde.loads_typed((row[0], row[1]))["channel_values"]
+                for ch in candidates:
+                    if ch in values:
+                        seeds[ch] = values[ch]
+                        seed_at[ch] = i
+                if len(seed_at) == len(channels):
+                    break
+            rows: list[tuple[Any, ...]] = []
+            if ancestors:
+                marks = ",".join("?" * len(channels))
+                rows = cur.execute(
+                    "SELECT checkpoint_id, task_id, channel, type, value, task_path, idx"
+                    " FROM writes WHERE thread_id = ? AND checkpoint_ns = ?"
+                    f" AND channel IN ({marks})"
+                    " AND checkpoint_id IN (SELECT value FROM json_each(?))",
+                    (thread_id, ns, *channels, json.dumps(ancestors)),
+                ).fetchall()
+        by_cp: dict[str, list[tuple[Any, ...]]] = {}
+        for r in rows:
+            by_cp.setdefault(r[0], []).append(r)
+        result: dict[str, DeltaChannelHistory] = {}
+        for ch in channels:
+            last = seed_at.get(ch, len(ancestors) - 1)
+            writes: list[PendingWrite] = []
+            for cid in reversed(ancestors[: last + 1]):
+                mine = [r for r in by_cp.get(cid, []) if r[2] == ch]
+                mine.sort(key=lambda r: writes_sort_key(r[5] or "", r[1], r[6]))
+                writes += [(r[1], r[2], self.serde.loads_typed((r[3], r[4]))) for r in mine]
+            entry: DeltaChannelHistory = {"writes": writes}
+            if ch in seeds:
+                entry["seed"] = seeds[ch]
+            result[ch] = entry
+        return result

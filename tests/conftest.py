@@ -1,0 +1,58 @@
+"""Shared fixtures: a real ChatService on a real SQLite file in tmp_path."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# Strict deserialization for everything the tests import, as in the app.
+os.environ.setdefault("LANGGRAPH_STRICT_MSGPACK", "true")
+
+from chat_app.config import Settings, load_settings
+from chat_app.core.service import ChatService
+
+
+def make_settings(data_dir: Path, **sections: dict[str, Any]) -> Settings:
+    overrides: dict[str, dict[str, Any]] = {
+        "storage": {"data_dir": str(data_dir)},
+        "model": {"offline_token_delay_ms": 0},
+    }
+    for name, values in sections.items():
+        overrides.setdefault(name, {}).update(values)
+    return load_settings(None, env={}, overrides=overrides, use_user_config=False)
+
+
+@pytest.fixture
+def service_factory(tmp_path: Path) -> Iterator[Callable[..., ChatService]]:
+    made: list[ChatService] = []
+
+    def make(data_dir: Path | None = None, **sections: dict[str, Any]) -> ChatService:
+        svc = ChatService(make_settings(data_dir or tmp_path / "data", **sections))
+        made.append(svc)
+        return svc
+
+    yield make
+    for svc in made:
+        svc.close()
+
+
+@pytest.fixture
+def service(service_factory: Callable[..., ChatService]) -> ChatService:
+    return service_factory()
+
+
+def chat(service: ChatService, thread_id: str, text: str) -> str:
+    """Send ``text`` and return the finished reply's text."""
+    from chat_app.core.events import ReplyFailed, ReplyFinished
+
+    reply = ""
+    for ev in service.send(thread_id, text):
+        if isinstance(ev, ReplyFinished):
+            reply = ev.message.text
+        elif isinstance(ev, ReplyFailed):
+            raise AssertionError(f"reply failed: {ev.reason}")
+    return reply
