@@ -64,7 +64,7 @@ def test_fast_ancestor_walk_matches_langgraph_default(service: ChatService) -> N
     service.rewind(t, next(c.id for c in tl if c.summary == "you: m50"))
     for i in range(5):
         chat(service, t, f"b{i}")
-    saver = service._parts.saver
+    saver = service.backend.saver
     for cp in service.history(t).checkpoints[::7]:
         cfg: Any = {"configurable": {"thread_id": t, "checkpoint_ns": "", "checkpoint_id": cp.id}}
         fast = saver.get_delta_channel_history(config=cfg, channels=["messages"])
@@ -86,7 +86,7 @@ def test_storage_per_turn_does_not_grow_with_the_conversation(
     text = "x" * 190
 
     def size() -> int:
-        service._parts.app_conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        service.backend.app_conn  # type: ignore[attr-defined].execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return os.path.getsize(db)
 
     for i in range(100):

@@ -27,6 +27,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.store.base import BaseStore
 
 from chat_app.config import Settings
+from chat_app.core.backend import Backend, WriterLock, open_backend
 from chat_app.core.events import (
     ChatMessage,
     CheckpointInfo,
@@ -42,9 +43,6 @@ from chat_app.core.events import (
     Token,
     UserMessageSaved,
 )
-from chat_app.core.index import ThreadIndex
-from chat_app.core.locks import ThreadLock
-from chat_app.core.sqlite_backend import SqliteParts, open_sqlite
 from chat_app.safe_text import clean_input, is_blank, one_line
 from graphs import profile as profile_mod
 from graphs.context import ChatContext
@@ -108,8 +106,14 @@ def default_model_factory(settings: Settings) -> tuple[BaseChatModel, Extractor 
     name = settings.model.name
     if name == "offline":
         from graphs.models import make_offline_model
+        from graphs.offline import Chaos
 
-        return make_offline_model(settings.model.offline_token_delay_ms / 1000.0), None
+        c = settings.chaos
+        chaos = None
+        if c.fail_next or c.drop_stream_after or c.kill_after_tokens:
+            chaos = Chaos(c.fail_next, c.drop_stream_after, c.kill_after_tokens)
+        delay = settings.model.offline_token_delay_ms / 1000.0
+        return make_offline_model(delay, chaos), None
     from graphs.providers import make_openai_model, structured_extractor
 
     model = make_openai_model(
@@ -134,10 +138,8 @@ class ChatService:
         self.user_id = settings.user_id
         self._model_factory = model_factory
         self._sleep = sleep
-        self._parts: SqliteParts = open_sqlite(settings.data_dir, settings.storage.busy_timeout_s)
-        self.index = ThreadIndex(self._parts.app_conn)
-        self.lock_dir = settings.data_dir / "locks"
-        self.lock_dir.mkdir(mode=0o700, exist_ok=True)
+        self.backend: Backend = open_backend(settings)
+        self.index = self.backend.index
         self._cancels: dict[str, threading.Event] = {}
         self._graph_lock = threading.Lock()
         self.model_name = settings.model.name
@@ -149,7 +151,7 @@ class ChatService:
         model, extractor = self._model_factory(settings)
         self.model = model
         self.graph = build_graph(model, extractor).compile(
-            checkpointer=self._parts.saver, store=self._parts.store
+            checkpointer=self.backend.saver, store=self.backend.store
         )
 
     def switch_model(self, name: str) -> None:
@@ -170,18 +172,18 @@ class ChatService:
 
     @property
     def backend_name(self) -> str:
-        return "sqlite"
+        return self.backend.name
 
     @property
-    def db_path(self) -> Path:
-        return self._parts.path
+    def db_path(self) -> Path | None:
+        return self.backend.db_path
 
     @property
     def store(self) -> BaseStore:
-        return self._parts.store
+        return self.backend.store
 
     def close(self) -> None:
-        self._parts.close()
+        self.backend.close()
 
     # -- threads --------------------------------------------------------------
 
@@ -210,7 +212,7 @@ class ChatService:
         """Remove the thread's checkpoints, writes, index rows and notes."""
         self.get_thread(thread_id)
         with self._lock(thread_id, wait_s=self.settings.storage.busy_timeout_s):
-            self._parts.saver.delete_thread(thread_id)
+            self.backend.saver.delete_thread(thread_id)
             self.index.delete(thread_id)
 
     # -- reading --------------------------------------------------------------
@@ -234,7 +236,7 @@ class ChatService:
         return _chat_messages(self._state_values(thread_id, checkpoint_id).get("messages", []))
 
     def _check_checkpoint(self, thread_id: str, checkpoint_id: str) -> None:
-        tup = self._parts.saver.get_tuple(self._config(thread_id, checkpoint_id))
+        tup = self.backend.saver.get_tuple(self._config(thread_id, checkpoint_id))
         if tup is None:
             raise ServiceError(f"no checkpoint {one_line(checkpoint_id, 60)!r} in this thread")
 
@@ -269,8 +271,8 @@ class ChatService:
 
     # -- sending --------------------------------------------------------------
 
-    def _lock(self, thread_id: str, wait_s: float) -> ThreadLock:
-        lock = ThreadLock(self.lock_dir, thread_id)
+    def _lock(self, thread_id: str, wait_s: float) -> WriterLock:
+        lock = self.backend.lock(thread_id)
         if not lock.acquire(wait_s):
             raise ServiceError("this thread is busy in another window; try again in a moment")
         return lock
@@ -290,7 +292,7 @@ class ChatService:
         self.get_thread(thread_id)
         if from_checkpoint is not None:
             self._check_checkpoint(thread_id, from_checkpoint)
-        lock = ThreadLock(self.lock_dir, thread_id)
+        lock = self.backend.lock(thread_id)
         if not lock.try_acquire():
             yield ThreadBusy(thread_id)
             if not lock.acquire(self.settings.storage.busy_timeout_s):
@@ -341,7 +343,7 @@ class ChatService:
         return out
 
     def _pending_input_text(self, thread_id: str) -> str:
-        tup = self._parts.saver.get_tuple(self._config(thread_id))
+        tup = self.backend.saver.get_tuple(self._config(thread_id))
         for _task, channel, value in (tup.pending_writes or []) if tup else []:
             if channel == "messages" and isinstance(value, list):
                 for m in value:
@@ -405,7 +407,7 @@ class ChatService:
         raise ServiceError("that message is not on the current branch of this thread")
 
     def _input_writes(self, thread_id: str, checkpoint_id: str) -> list[HumanMessage]:
-        tup = self._parts.saver.get_tuple(self._config(thread_id, checkpoint_id))
+        tup = self.backend.saver.get_tuple(self._config(thread_id, checkpoint_id))
         out: list[HumanMessage] = []
         for _task, channel, value in (tup.pending_writes or []) if tup else []:
             if channel == "messages" and isinstance(value, list):
@@ -632,23 +634,23 @@ class ChatService:
     # -- profile ------------------------------------------------------------------
 
     def profile(self) -> list[ProfileFact]:
-        return profile_mod.read_profile(self._parts.store, self.user_id)
+        return profile_mod.read_profile(self.backend.store, self.user_id)
 
     def edit_fact(self, key: str, value: str) -> ProfileFact:
         value = one_line(clean_input(value), 200)
         if not value:
             raise ServiceError("a profile fact cannot be empty; use forget to remove it")
         try:
-            return profile_mod.set_fact(self._parts.store, self.user_id, key, value)
+            return profile_mod.set_fact(self.backend.store, self.user_id, key, value)
         except KeyError:
             raise ServiceError(f"no profile fact named {one_line(key, 40)!r}") from None
 
     def forget(self, key: str) -> None:
-        if not profile_mod.forget(self._parts.store, self.user_id, key):
+        if not profile_mod.forget(self.backend.store, self.user_id, key):
             raise ServiceError(f"no profile fact named {one_line(key, 40)!r}")
 
     def forget_all(self) -> int:
-        return profile_mod.forget_all(self._parts.store, self.user_id)
+        return profile_mod.forget_all(self.backend.store, self.user_id)
 
     # -- export -------------------------------------------------------------------
 

@@ -13,7 +13,6 @@ import os
 import sqlite3
 import stat
 import zlib
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,8 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.store.sqlite import SqliteStore
 
 from chat_app.core.fast_saver import FastSqliteSaver
+from chat_app.core.index import ThreadIndex
+from chat_app.core.locks import ThreadLock
 
 DB_NAME = "chat.db"
 
@@ -96,12 +97,32 @@ def connect(path: Path, busy_timeout_s: float, *, autocommit: bool) -> sqlite3.C
     return conn
 
 
-@dataclass
-class SqliteParts:
-    path: Path
-    saver: SqliteSaver
-    store: SqliteStore
-    app_conn: sqlite3.Connection
+class SqliteBackend:
+    """Checkpoints, profile and index in one SQLite file; file locks per thread."""
+
+    name = "sqlite"
+
+    def __init__(
+        self, path: Path, saver: SqliteSaver, store: SqliteStore, app_conn: sqlite3.Connection
+    ) -> None:
+        self.path = path
+        self.saver = saver
+        self.store = store
+        self.app_conn = app_conn
+        self.index = ThreadIndex(app_conn)
+        self.lock_dir = path.parent / "locks"
+        self.lock_dir.mkdir(mode=0o700, exist_ok=True)
+
+    @property
+    def location(self) -> str:
+        return str(self.path)
+
+    @property
+    def db_path(self) -> Path | None:
+        return self.path
+
+    def lock(self, thread_id: str) -> ThreadLock:
+        return ThreadLock(self.lock_dir, thread_id)
 
     def close(self) -> None:
         for conn in (self.saver.conn, self.store.conn, self.app_conn):
@@ -109,7 +130,7 @@ class SqliteParts:
                 conn.close()
 
 
-def open_sqlite(data_dir: Path, busy_timeout_s: float) -> SqliteParts:
+def open_sqlite_backend(data_dir: Path, busy_timeout_s: float) -> SqliteBackend:
     """Open (creating if needed) the database under ``data_dir``."""
     try:
         secure_dir(data_dir)
@@ -131,9 +152,9 @@ def open_sqlite(data_dir: Path, busy_timeout_s: float) -> SqliteParts:
         store = SqliteStore(store_conn)
         store.setup()
         app_conn = connect(path, busy_timeout_s, autocommit=True)
+        return SqliteBackend(path, saver, store, app_conn)
     except sqlite3.DatabaseError as exc:
         raise StorageError(describe_sqlite_error(path, exc)) from None
-    return SqliteParts(path=path, saver=saver, store=store, app_conn=app_conn)
 
 
 def describe_sqlite_error(path: Path, exc: sqlite3.Error) -> str:

@@ -1,0 +1,77 @@
+"""What the service needs from a storage backend, and how one is opened.
+
+A backend bundles the checkpointer, the profile store, the app's own index
+(threads, timeline notes, partial replies) and the per-thread writer lock.
+SQLite is the embedded default; PostgreSQL is for several instances.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Protocol
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.store.base import BaseStore
+
+if TYPE_CHECKING:
+    from chat_app.config import Settings
+    from chat_app.core.index import ThreadIndex
+
+
+class WriterLock(Protocol):
+    """One writer per thread; a dead holder must not keep it."""
+
+    def try_acquire(self) -> bool: ...
+
+    def acquire(self, timeout_s: float, poll_s: float = 0.05) -> bool: ...
+
+    def release(self) -> None: ...
+
+    def __enter__(self) -> WriterLock: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+
+class Backend(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def saver(self) -> BaseCheckpointSaver[str]: ...
+
+    @property
+    def store(self) -> BaseStore: ...
+
+    @property
+    def index(self) -> ThreadIndex: ...
+
+    @property
+    def location(self) -> str:
+        """Where the data lives, for the status line and doctor (no secrets)."""
+        ...
+
+    @property
+    def db_path(self) -> Path | None:
+        """The database file, for embedded backends."""
+        ...
+
+    def lock(self, thread_id: str) -> WriterLock: ...
+
+    def close(self) -> None: ...
+
+
+def open_backend(settings: Settings) -> Backend:
+    if settings.storage.backend == "postgres":
+        from chat_app.core.pg_backend import open_postgres  # type: ignore[import-not-found,unused-ignore]
+
+        backend: Backend = open_postgres(settings)
+        return backend
+    from chat_app.core.sqlite_backend import open_sqlite_backend
+
+    return open_sqlite_backend(settings.data_dir, settings.storage.busy_timeout_s)
