@@ -7,7 +7,14 @@ from collections.abc import Callable
 from typing import Any
 
 from langchain_core.language_models.chat_models import BaseChatModel
-from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    AnyMessage,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+)
 from langchain_core.runnables import RunnableConfig
 from langgraph.runtime import Runtime
 
@@ -17,6 +24,7 @@ from graphs.extract import Statement
 from graphs.profile import apply_statements, read_profile, render_profile
 from graphs.prompts import system_prompt
 from graphs.state import ChatState, migration_updates
+from graphs.streaming import stream_cancellable
 
 Extractor = Callable[[list[AnyMessage]], list[Statement]]
 
@@ -47,17 +55,18 @@ def make_respond(model: BaseChatModel) -> Callable[..., dict[str, Any]]:
         finish: str | None = None
         msg_id: str | None = None
         stopped = False
+
+        def on_chunk(chunk: AIMessageChunk) -> None:
+            nonlocal finish, msg_id
+            text = chunk.content if isinstance(chunk.content, str) else ""
+            if text:
+                parts.append(text)
+                writer({"token": text})
+            finish = chunk.response_metadata.get("finish_reason") or finish
+            msg_id = msg_id or chunk.id
+
         try:
-            for chunk in model.stream(prompt):
-                if cancel.is_set():
-                    stopped = True
-                    break
-                text = chunk.content if isinstance(chunk.content, str) else ""
-                if text:
-                    parts.append(text)
-                    writer({"token": text})
-                finish = chunk.response_metadata.get("finish_reason") or finish
-                msg_id = msg_id or chunk.id
+            stopped = stream_cancellable(model, prompt, cancel, on_chunk)
         except Exception as exc:
             err = classify(exc)
             if isinstance(err, StreamInterrupted) and not err.partial:
