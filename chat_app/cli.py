@@ -32,6 +32,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", metavar="DIR", help="where the database lives")
     p.add_argument("--model", metavar="NAME", help="offline, or openai:<model>")
     p.add_argument("--user", metavar="ID", help="whose threads and profile to use")
+    p.add_argument(
+        "--auto-resume",
+        action="store_true",
+        default=None,
+        help="finish replies interrupted by a crash at start-up ([recovery] auto_resume)",
+    )
+    p.add_argument(
+        "--chaos",
+        metavar="SPEC",
+        help="demo failures with the offline model, e.g. fail=2,drop=5,kill=40 ([chaos])",
+    )
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     s = sub.add_parser("send", help="send a message and print the reply as it streams")
@@ -60,6 +71,10 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("thread")
     e.add_argument("--format", choices=["md", "json"], default="md")
 
+    im = sub.add_parser("import", help="import a thread from a JSON export ('-': stdin)")
+    im.add_argument("file")
+    im.add_argument("--new-id", action="store_true", help="import a copy under a new thread id")
+
     rn = sub.add_parser("rename", help="rename a thread")
     rn.add_argument("thread")
     rn.add_argument("title")
@@ -80,18 +95,28 @@ def _parser() -> argparse.ArgumentParser:
     pe.add_argument("value")
 
     sub.add_parser("config", help="print the effective settings (without secrets)")
+    mg = sub.add_parser("migrate", help="copy the SQLite database into PostgreSQL, then verify")
+    mg.add_argument("--to", required=True, metavar="DSN", help="postgresql://user@host/db")
+    from chat_app.ops import add_parsers
+
+    add_parsers(sub)
     return p
 
 
-def _settings(args: argparse.Namespace) -> Settings:
+def _settings(args: argparse.Namespace, warnings: list[str] | None = None) -> Settings:
     from chat_app.config import load_settings
+    from chat_app.ops import parse_chaos
 
     overrides: dict[str, dict[str, Any]] = {
         "storage": {"data_dir": args.data_dir},
         "model": {"name": args.model},
         "user": {"id": args.user},
+        "recovery": {"auto_resume": args.auto_resume},
+        "chaos": dict(parse_chaos(args.chaos)) if args.chaos else {},
     }
-    warnings: list[str] = []
+    if warnings is not None:
+        return load_settings(args.config, overrides=overrides, warnings=warnings)
+    warnings = []
     settings = load_settings(args.config, overrides=overrides, warnings=warnings)
     for w in warnings:
         print(f"chat-app: warning: {w}", file=sys.stderr)
@@ -138,9 +163,17 @@ def _cmd(service: ChatService, args: argparse.Namespace) -> int:
         else:
             thread_id = service.create_thread().id
         print(thread_id, file=sys.stderr)
+        from chat_app.ops import recover_before_send
+
+        if recover_before_send(service, thread_id if args.thread else None):
+            return EX_FAIL
         return _print_events(service.send(thread_id, text), sys.stdout)
     if cmd == "resume":
         return _print_events(service.resume(args.thread), sys.stdout)
+    from chat_app.ops import dispatch
+
+    if (status := dispatch(service, args)) is not None:
+        return status
     if cmd == "threads":
         threads = service.list_threads(query=args.search)
         if args.json:
@@ -181,6 +214,12 @@ def _cmd(service: ChatService, args: argparse.Namespace) -> int:
     if cmd == "export":
         print(to_display(service.export_thread(args.thread, args.format)))
         return 0
+    if cmd == "import":
+        from chat_app.core.transfer import read_import_file
+
+        info = service.import_thread(read_import_file(args.file), new_id=args.new_id)
+        print(info.id)
+        return 0
     if cmd == "rename":
         service.rename_thread(args.thread, args.title)
         return 0
@@ -214,6 +253,27 @@ def _cmd(service: ChatService, args: argparse.Namespace) -> int:
     raise AssertionError(cmd)
 
 
+def _log_warnings_to_file(data_dir: Path) -> None:
+    """Library warnings (e.g. a blocked type in a damaged checkpoint) go to the
+    0600 log file, not onto the terminal: errors stay one line."""
+    import logging
+
+    root = logging.getLogger()
+    if any(getattr(h, "chat_app", False) for h in root.handlers):
+        return
+    handler: logging.Handler
+    try:
+        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(data_dir / "chat-app.log", os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o600)
+        handler = logging.StreamHandler(os.fdopen(fd, "a", encoding="utf-8"))
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    except OSError:
+        handler = logging.NullHandler()
+    handler.setLevel(logging.WARNING)
+    setattr(handler, "chat_app", True)  # noqa: B010
+    root.addHandler(handler)
+
+
 def _log_crash(data_dir: Path) -> Path:
     import traceback
 
@@ -229,19 +289,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("LANGGRAPH_STRICT_MSGPACK", "true")
     args = _parser().parse_args(argv)
     from chat_app.config import EX_CONFIG, ConfigError
+    from chat_app.ops import UsageError
 
+    if args.command == "doctor":
+        from chat_app.doctor import run_doctor
+
+        try:
+            return run_doctor(lambda warnings: _settings(args, warnings), full=args.full)
+        except UsageError as exc:
+            print(f"chat-app: {exc}", file=sys.stderr)
+            return EX_USAGE
     try:
         settings = _settings(args)
     except ConfigError as exc:
         print(f"chat-app: config error: {exc}", file=sys.stderr)
         return EX_CONFIG
+    except UsageError as exc:
+        print(f"chat-app: {exc}", file=sys.stderr)
+        return EX_USAGE
     if args.command == "config":
         print(json.dumps(settings.public_dict(), indent=2))
         return 0
+    if args.command == "migrate":
+        from chat_app.core.migrate import run_migrate_command
+
+        return run_migrate_command(settings, args.to)
     from chat_app.core.service import ChatService, ServiceError
     from chat_app.core.sqlite_backend import StorageError
     from graphs.errors import ModelCallError
 
+    _log_warnings_to_file(settings.data_dir)
     try:
         service = ChatService(settings)
     except (StorageError, ModelCallError, ServiceError) as exc:

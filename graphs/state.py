@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from functools import reduce
 from typing import Annotated, Any, TypedDict
 
-from langchain_core.messages import AnyMessage
+from langchain_core.messages import AnyMessage, BaseMessage, RemoveMessage
 from langgraph.channels.delta import DeltaChannel
 from langgraph.graph.message import add_messages
 
@@ -22,13 +22,27 @@ SNAPSHOT_FREQUENCY = 200
 
 
 def add_message_batches(state: list[AnyMessage], writes: Sequence[Any]) -> list[AnyMessage]:
-    """Batch reducer for the delta channel: fold each write with add_messages.
+    """Batch reducer for the delta channel: add_messages over all the writes.
 
     Every message written must already carry an id (the service and the
     respond node guarantee it); otherwise add_messages would invent a new
     random id on every replay.
+
+    Replaying a thread passes every write since the last snapshot: folding
+    them one call at a time copies the whole list per write (O(n * w), the
+    main cost of a turn in a long thread), so plain message lists are
+    concatenated into one call, which gives the same list. A RemoveMessage
+    would not (a removed id written again must come back at the end), so any
+    other write falls back to folding one at a time.
     """
-    return reduce(add_messages, writes, state)  # type: ignore[arg-type]
+    batch: list[AnyMessage] = []
+    for w in writes:
+        if not isinstance(w, list) or not all(
+            isinstance(m, BaseMessage) and not isinstance(m, RemoveMessage) for m in w
+        ):
+            return reduce(add_messages, writes, state)  # type: ignore[arg-type]
+        batch.extend(w)
+    return add_messages(state, batch)  # type: ignore[arg-type,return-value]
 
 
 class ThreadSettings(TypedDict, total=False):

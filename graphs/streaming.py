@@ -49,6 +49,9 @@ def stream_cancellable(
             ready.set()
 
     future = asyncio.run_coroutine_threadsafe(pump(), _background_loop())
+    # Wake the waiter as soon as the stream ends; otherwise every reply
+    # waits out one more POLL_S after its last chunk.
+    future.add_done_callback(lambda _f: ready.set())
     delivered = 0
     try:
         while True:

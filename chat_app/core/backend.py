@@ -7,6 +7,7 @@ SQLite is the embedded default; PostgreSQL is for several instances.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Protocol
@@ -16,7 +17,7 @@ from langgraph.store.base import BaseStore
 
 if TYPE_CHECKING:
     from chat_app.config import Settings
-    from chat_app.core.index import ThreadIndex
+    from chat_app.core.events import CheckpointInfo, ThreadInfo
 
 
 class WriterLock(Protocol):
@@ -38,6 +39,54 @@ class WriterLock(Protocol):
     ) -> None: ...
 
 
+class Index(Protocol):
+    """The app's own tables (threads, search text, timeline notes, partial
+    replies): ``chat_app.core.index.ThreadIndex`` on SQLite,
+    ``chat_app.core.pg_backend.PgThreadIndex`` on PostgreSQL."""
+
+    def create(self, user_id: str, title: str = "", thread_id: str | None = None) -> ThreadInfo: ...
+
+    def get(self, user_id: str, thread_id: str) -> ThreadInfo | None: ...
+
+    def owner(self, thread_id: str) -> str | None: ...
+
+    def list_threads(
+        self, user_id: str, limit: int | None = None, query: str = ""
+    ) -> list[ThreadInfo]: ...
+
+    def rename(self, thread_id: str, title: str) -> None: ...
+
+    def set_auto_title(self, thread_id: str, title: str) -> None: ...
+
+    def set_run_state(self, thread_id: str, state: str) -> None: ...
+
+    def is_running(self, thread_id: str) -> bool: ...
+
+    def running(self, user_id: str | None = None) -> list[str]: ...
+
+    def record_turn(
+        self,
+        thread_id: str,
+        message_count: int,
+        messages: Iterable[tuple[str, str, str]],
+        notes: Iterable[tuple[str, str, str, bool]],
+    ) -> None: ...
+
+    def add_note(self, thread_id: str, checkpoint_id: str, kind: str, summary: str) -> None: ...
+
+    def set_count(self, thread_id: str, message_count: int) -> None: ...
+
+    def save_partial(self, thread_id: str, text: str) -> None: ...
+
+    def partial(self, thread_id: str) -> str: ...
+
+    def checkpoints(self, thread_id: str, newest: int | None = None) -> list[CheckpointInfo]: ...
+
+    def newest_checkpoint(self, thread_id: str) -> str | None: ...
+
+    def delete(self, thread_id: str) -> None: ...
+
+
 class Backend(Protocol):
     @property
     def name(self) -> str: ...
@@ -49,7 +98,7 @@ class Backend(Protocol):
     def store(self) -> BaseStore: ...
 
     @property
-    def index(self) -> ThreadIndex: ...
+    def index(self) -> Index: ...
 
     @property
     def location(self) -> str:

@@ -8,16 +8,23 @@ snapshot (LangGraph drops a channel from ``counters_since_delta_snapshot``
 in the metadata when it snapshots it), one query fetches the writes, and
 only the candidate snapshot blobs are deserialized. Same contract as the
 default: writes from the parent down to the seed checkpoint, oldest first.
+
+Deserialized snapshots are kept in a small cache: every turn of a thread
+reads the same snapshot until the next one is written, and deserializing it
+costs time in proportion to the length of the conversation.
 """
 
 from __future__ import annotations
 
 import json
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import DeltaChannelHistory, PendingWrite, writes_sort_key
+from langgraph.checkpoint.serde.types import _DeltaSnapshot
 from langgraph.checkpoint.sqlite import SqliteSaver
 
 _COUNTERS = "counters_since_delta_snapshot"
@@ -52,7 +59,41 @@ SELECT id, meta FROM chain ORDER BY depth
 """
 
 
+def _fresh(value: Any) -> Any:
+    """A shallow copy of a cached seed, so a channel can never change the cache."""
+    if isinstance(value, _DeltaSnapshot) and isinstance(value.value, list):
+        return _DeltaSnapshot(list(value.value))
+    return list(value) if isinstance(value, list) else value
+
+
 class FastSqliteSaver(SqliteSaver):
+    # Snapshots of a few threads (checkpoints never change once written).
+    SNAPSHOT_CACHE_SIZE = 4
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._snapshots: OrderedDict[tuple[str, str, str], dict[str, Any]] = OrderedDict()
+        self._snapshots_lock = threading.Lock()
+
+    def _snapshot_values(self, cur: Any, thread_id: str, ns: str, cid: str) -> dict[str, Any]:
+        key = (thread_id, ns, cid)
+        with self._snapshots_lock:
+            cached = self._snapshots.get(key)
+            if cached is not None:
+                self._snapshots.move_to_end(key)
+                return cached
+        row = cur.execute(
+            "SELECT type, checkpoint FROM checkpoints WHERE thread_id = ? AND"
+            " checkpoint_ns = ? AND checkpoint_id = ?",
+            (thread_id, ns, cid),
+        ).fetchone()
+        values: dict[str, Any] = self.serde.loads_typed((row[0], row[1]))["channel_values"]
+        with self._snapshots_lock:
+            self._snapshots[key] = values
+            while len(self._snapshots) > self.SNAPSHOT_CACHE_SIZE:
+                self._snapshots.popitem(last=False)
+        return values
+
     def get_delta_channel_history(
         self, *, config: RunnableConfig, channels: Sequence[str]
     ) -> Mapping[str, DeltaChannelHistory]:
@@ -84,15 +125,10 @@ class FastSqliteSaver(SqliteSaver):
                 candidates = [ch for ch in channels if ch not in seed_at and ch not in counters]
                 if not candidates:
                     continue
-                row = cur.execute(
-                    "SELECT type, checkpoint FROM checkpoints WHERE thread_id = ? AND"
-                    " checkpoint_ns = ? AND checkpoint_id = ?",
-                    (thread_id, ns, cid),
-                ).fetchone()
-                values = self.serde.loads_typed((row[0], row[1]))["channel_values"]
+                values = self._snapshot_values(cur, thread_id, ns, cid)
                 for ch in candidates:
                     if ch in values:
-                        seeds[ch] = values[ch]
+                        seeds[ch] = _fresh(values[ch])
                         seed_at[ch] = i
                 if len(seed_at) == len(channels):
                     break

@@ -10,14 +10,15 @@ reply per thread at a time (a file lock shared with other processes).
 
 from __future__ import annotations
 
-import json
+import contextlib
 import logging
 import random
+import sqlite3
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
@@ -27,7 +28,10 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.store.base import BaseStore
 
 from chat_app.config import Settings
+from chat_app.core import privacy, transfer
 from chat_app.core.backend import Backend, WriterLock, open_backend
+from chat_app.core.changes import Change, NotifyingIndex, open_change_feed
+from chat_app.core.damage import check_messages, reading
 from chat_app.core.events import (
     ChatMessage,
     CheckpointInfo,
@@ -43,6 +47,7 @@ from chat_app.core.events import (
     Token,
     UserMessageSaved,
 )
+from chat_app.core.short_term import MessageCache, SessionContext, open_short_term
 from chat_app.safe_text import clean_input, is_blank, one_line
 from graphs import profile as profile_mod
 from graphs.context import ChatContext
@@ -55,6 +60,7 @@ from graphs.state import migrate_values
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_CHARS = 1_000_000
+MAX_SEARCH_CHARS = 1_000
 # How often the streamed-so-far reply is written aside, so a crash mid-reply
 # can show what had been written.
 PARTIAL_SAVE_INTERVAL_S = 0.5
@@ -68,6 +74,10 @@ class ThreadNotFound(ServiceError):
     pass
 
 
+class DamagedCheckpoint(ServiceError):
+    """A saved checkpoint cannot be read (tampered with or corrupted)."""
+
+
 @dataclass(frozen=True)
 class PendingRun:
     """A thread whose last reply did not finish."""
@@ -76,6 +86,19 @@ class PendingRun:
     title: str
     user_text: str
     partial: str
+
+
+@dataclass
+class RecoveryReport:
+    """What :meth:`ChatService.recover` found among the threads marked running."""
+
+    resumed: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    interrupted: list[str] = field(default_factory=list)
+    busy: list[str] = field(default_factory=list)
+    cleared: list[str] = field(default_factory=list)
+    # Interrupted threads of other users: left flagged for them, not named here.
+    other_users: int = 0
 
 
 def _message_status(m: BaseMessage) -> str:
@@ -139,7 +162,15 @@ class ChatService:
         self._model_factory = model_factory
         self._sleep = sleep
         self.backend: Backend = open_backend(settings)
-        self.index = self.backend.index
+        # Short-term tier (Redis or in-process) and the change feed to other
+        # instances; see chat_app/core/short_term.py and changes.py.
+        self.short_term = open_short_term(settings.short_term.redis_url)
+        self.session = SessionContext(
+            self.short_term, self.user_id, settings.short_term.session_ttl_s
+        )
+        self._message_cache = MessageCache(self.short_term)
+        self.changes = open_change_feed(self.user_id, self.short_term, self.backend)
+        self.index = NotifyingIndex(self.backend.index, self._index_changed)
         self._cancels: dict[str, threading.Event] = {}
         self._graph_lock = threading.Lock()
         self.model_name = settings.model.name
@@ -183,12 +214,57 @@ class ChatService:
         return self.backend.store
 
     def close(self) -> None:
+        self.changes.close()
+        self.short_term.close()
         self.backend.close()
+
+    # -- short-term tier and other instances ------------------------------------
+
+    @property
+    def short_term_status(self) -> str:
+        """``"ok"``, ``"degraded"`` (Redis configured but unreachable: the app
+        runs on the database alone and reconnects by itself) or
+        ``"in-process"`` (no Redis configured). Never blocks."""
+        return self.short_term.status
+
+    def subscribe(self, callback: Callable[[Change], None]) -> Callable[[], None]:
+        """Call ``callback(change)`` for changes made by other instances of this
+        user (on a background thread); returns an unsubscribe function."""
+        return self.changes.subscribe(callback)
+
+    def poll_changes(self) -> list[Change]:
+        """Changes made by other instances since the last call (never blocks)."""
+        return self.changes.poll()
+
+    def _index_changed(self, kind: str, thread_id: str) -> None:
+        if kind in ("messages", "deleted"):
+            self._message_cache.invalidate(thread_id)
+        if kind == "deleted":
+            self.session.forget_thread(thread_id)
+        self.changes.publish(kind, thread_id)
+
+    def _head_messages(self, thread_id: str) -> list[ChatMessage]:
+        """Messages at the head, from the short-term cache when it has this head."""
+        head = None if self.index.is_running(thread_id) else self.index.newest_checkpoint(thread_id)
+        if head is not None:
+            cached = self._message_cache.get(thread_id, head)
+            if cached is not None:
+                return cached
+        msgs = _chat_messages(self._state_values(thread_id).get("messages", []))
+        if head is not None:
+            self._message_cache.put(thread_id, head, msgs)
+        return msgs
 
     # -- threads --------------------------------------------------------------
 
     def list_threads(self, query: str = "", limit: int | None = None) -> list[ThreadInfo]:
-        return self.index.list_threads(self.user_id, limit=limit, query=query.strip())
+        query = query.strip()
+        if len(query) > MAX_SEARCH_CHARS:
+            # SQLite refuses LIKE patterns over 50,000 bytes with an error.
+            raise ServiceError(
+                f"the search text is too long (at most {MAX_SEARCH_CHARS:,} characters)"
+            )
+        return self.index.list_threads(self.user_id, limit=limit, query=query)
 
     def create_thread(self, title: str = "") -> ThreadInfo:
         return self.index.create(self.user_id, one_line(clean_input(title), 120) if title else "")
@@ -214,6 +290,9 @@ class ChatService:
         with self._lock(thread_id, wait_s=self.settings.storage.busy_timeout_s):
             self.backend.saver.delete_thread(thread_id)
             self.index.delete(thread_id)
+            # Privacy: the quotes go from the profile, the bytes from the file.
+            privacy.scrub_quotes(self.backend.store, self.user_id, thread_id)
+        privacy.compact(self.backend.db_path, self.settings.storage.busy_timeout_s)
 
     # -- reading --------------------------------------------------------------
 
@@ -225,18 +304,23 @@ class ChatService:
         return {"configurable": conf}
 
     def _state_values(self, thread_id: str, checkpoint_id: str | None = None) -> dict[str, Any]:
-        snap = self.graph.get_state(self._config(thread_id, checkpoint_id))
-        return migrate_values(dict(snap.values or {}))
+        with reading(thread_id, checkpoint_id):
+            snap = self.graph.get_state(self._config(thread_id, checkpoint_id))
+        values = dict(snap.values or {})
+        check_messages(thread_id, checkpoint_id, values)
+        return migrate_values(values)
 
     def load_messages(self, thread_id: str, checkpoint_id: str | None = None) -> list[ChatMessage]:
         """The conversation at the head, or at ``checkpoint_id``."""
         self.get_thread(thread_id)
-        if checkpoint_id is not None:
-            self._check_checkpoint(thread_id, checkpoint_id)
+        if checkpoint_id is None:
+            return self._head_messages(thread_id)
+        self._check_checkpoint(thread_id, checkpoint_id)
         return _chat_messages(self._state_values(thread_id, checkpoint_id).get("messages", []))
 
     def _check_checkpoint(self, thread_id: str, checkpoint_id: str) -> None:
-        tup = self.backend.saver.get_tuple(self._config(thread_id, checkpoint_id))
+        with reading(thread_id, checkpoint_id):
+            tup = self.backend.saver.get_tuple(self._config(thread_id, checkpoint_id))
         if tup is None:
             raise ServiceError(f"no checkpoint {one_line(checkpoint_id, 60)!r} in this thread")
 
@@ -297,7 +381,7 @@ class ChatService:
             yield ThreadBusy(thread_id)
             if not lock.acquire(self.settings.storage.busy_timeout_s):
                 raise ServiceError("this thread is busy in another window; try again in a moment")
-        with lock:
+        with lock, self._storage_errors():
             if from_checkpoint is None and self._flagged_pending(thread_id):
                 raise ServiceError(
                     "the last reply in this thread did not finish: resume or discard it first"
@@ -314,7 +398,8 @@ class ChatService:
             )
 
     def _pending(self, thread_id: str) -> bool:
-        snap = self.graph.get_state(self._config(thread_id))
+        with reading(thread_id):
+            snap = self.graph.get_state(self._config(thread_id))
         return bool(snap.next or snap.tasks)
 
     def _flagged_pending(self, thread_id: str) -> bool:
@@ -325,11 +410,16 @@ class ChatService:
         """Threads whose last reply did not finish (after a crash or a failure)."""
         out = []
         for tid in self.index.running(self.user_id):
-            if not self._pending(tid):
-                # Marked running but nothing was left undone: the crash came
-                # before the message was saved, or after the reply was.
-                self._finish_bookkeeping(tid, [])
+            lock = self.backend.lock(tid)
+            if not lock.try_acquire():
+                # A live run (this process or another instance): not interrupted.
                 continue
+            with lock:
+                if not self._pending(tid):
+                    # Marked running but nothing was left undone: the crash came
+                    # before the message was saved, or after the reply was.
+                    self._finish_bookkeeping(tid, [])
+                    continue
             info = self.get_thread(tid)
             values = self._state_values(tid)
             msgs = values.get("messages", [])
@@ -342,8 +432,55 @@ class ChatService:
             out.append(PendingRun(tid, info.title, user_text, self.index.partial(tid)))
         return out
 
+    def recover(
+        self, *, resume: bool | None = None, on_event: Callable[[Event], None] | None = None
+    ) -> RecoveryReport:
+        """Start-up recovery over EVERY thread marked running (all users).
+
+        A run left unfinished by a crash is resumed (``resume``, default the
+        ``[recovery] auto_resume`` setting; only this user's threads) or left
+        marked interrupted for :meth:`pending_runs`; a thread marked running
+        with nothing left undone is marked idle. A thread whose lock another
+        instance holds is being written right now, so it is left alone.
+        """
+        if resume is None:
+            resume = self.settings.recovery.auto_resume
+        report = RecoveryReport()
+        for tid in self.index.running():
+            lock = self.backend.lock(tid)
+            if not lock.try_acquire():
+                if self.index.owner(tid) == self.user_id:
+                    report.busy.append(tid)
+                continue
+            with lock:
+                if not self._pending(tid):
+                    self._finish_bookkeeping(tid, [])
+                    report.cleared.append(tid)
+                    continue
+            if self.index.owner(tid) != self.user_id:
+                report.other_users += 1
+                continue
+            if not resume:
+                report.interrupted.append(tid)
+                continue
+            reason = ""
+            try:
+                for ev in self.resume(tid):
+                    if on_event is not None:
+                        on_event(ev)
+                    if isinstance(ev, ReplyFailed):
+                        reason = ev.reason
+            except ServiceError as exc:
+                reason = str(exc)
+            if reason:
+                report.failed.append((tid, reason))
+            else:
+                report.resumed.append(tid)
+        return report
+
     def _pending_input_text(self, thread_id: str) -> str:
-        tup = self.backend.saver.get_tuple(self._config(thread_id))
+        with reading(thread_id):
+            tup = self.backend.saver.get_tuple(self._config(thread_id))
         for _task, channel, value in (tup.pending_writes or []) if tup else []:
             if channel == "messages" and isinstance(value, list):
                 for m in value:
@@ -354,7 +491,7 @@ class ChatService:
     def resume(self, thread_id: str) -> Iterator[Event]:
         """Finish a reply that was interrupted; produces exactly one reply."""
         self.get_thread(thread_id)
-        with self._lock(thread_id, self.settings.storage.busy_timeout_s):
+        with self._lock(thread_id, self.settings.storage.busy_timeout_s), self._storage_errors():
             if not self._pending(thread_id):
                 self._finish_bookkeeping(thread_id, [])
                 raise ServiceError("nothing to resume: the last reply finished")
@@ -407,7 +544,8 @@ class ChatService:
         raise ServiceError("that message is not on the current branch of this thread")
 
     def _input_writes(self, thread_id: str, checkpoint_id: str) -> list[HumanMessage]:
-        tup = self.backend.saver.get_tuple(self._config(thread_id, checkpoint_id))
+        with reading(thread_id, checkpoint_id):
+            tup = self.backend.saver.get_tuple(self._config(thread_id, checkpoint_id))
         out: list[HumanMessage] = []
         for _task, channel, value in (tup.pending_writes or []) if tup else []:
             if channel == "messages" and isinstance(value, list):
@@ -478,9 +616,15 @@ class ChatService:
                             upd = chunk.get("remember")
                             if isinstance(upd, dict) and upd.get("learned"):
                                 learned = list(upd["learned"])
+                                self.changes.publish("profile")
                                 yield ProfileUpdated(self.profile())
                     break
                 except Exception as exc:
+                    if isinstance(exc, sqlite3.Error):
+                        yield from self._storage_failed(
+                            thread_id, exc, user_message, acked, partial
+                        )
+                        return
                     err = classify(exc)
                     if not acked and user_message is not None and self._pending(thread_id):
                         acked = True
@@ -525,6 +669,41 @@ class ChatService:
             yield from self._finish(thread_id, learned, values)
         finally:
             self._cancels.pop(thread_id, None)
+
+    def _storage_message(self, exc: sqlite3.Error) -> str:
+        from chat_app.core.sqlite_backend import describe_sqlite_error
+
+        return describe_sqlite_error(Path(self.backend.location), exc)
+
+    @contextlib.contextmanager
+    def _storage_errors(self) -> Iterator[None]:
+        """A database error (busy, read-only, disk full, damaged) as one clear line."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise ServiceError(self._storage_message(exc)) from None
+
+    def _storage_failed(
+        self,
+        thread_id: str,
+        exc: sqlite3.Error,
+        user_message: ChatMessage | None,
+        acked: bool,
+        partial: list[str],
+    ) -> Iterator[Event]:
+        """The reply could not be saved: say why; what is on disk stays there."""
+        pending = False
+        with contextlib.suppress(sqlite3.Error):
+            pending = self._pending(thread_id)
+        if not acked and user_message is not None and pending:
+            yield UserMessageSaved(thread_id, user_message)
+        text_so_far = "".join(partial)
+        if text_so_far:
+            with contextlib.suppress(sqlite3.Error):
+                self.index.save_partial(thread_id, text_so_far)
+        yield ReplyFailed(
+            thread_id, self._storage_message(exc), can_retry=pending, partial=text_so_far
+        )
 
     def _wait(self, delay: float, cancel: threading.Event) -> bool:
         """Sleep ``delay`` unless cancelled; True when cancelled."""
@@ -641,42 +820,30 @@ class ChatService:
         if not value:
             raise ServiceError("a profile fact cannot be empty; use forget to remove it")
         try:
-            return profile_mod.set_fact(self.backend.store, self.user_id, key, value)
+            fact = profile_mod.set_fact(self.backend.store, self.user_id, key, value)
+            self.changes.publish("profile")
+            return fact
         except KeyError:
             raise ServiceError(f"no profile fact named {one_line(key, 40)!r}") from None
 
     def forget(self, key: str) -> None:
         if not profile_mod.forget(self.backend.store, self.user_id, key):
             raise ServiceError(f"no profile fact named {one_line(key, 40)!r}")
+        self.changes.publish("profile")
 
     def forget_all(self) -> int:
-        return profile_mod.forget_all(self.backend.store, self.user_id)
+        n = profile_mod.forget_all(self.backend.store, self.user_id)
+        self.changes.publish("profile")
+        return n
 
     # -- export -------------------------------------------------------------------
 
     def export_thread(self, thread_id: str, fmt: str = "md") -> str:
+        """Markdown to read, or JSON (every branch) that :meth:`import_thread` takes."""
+        if fmt == "json":
+            return transfer.export_json(self, thread_id)
         info = self.get_thread(thread_id)
         msgs = self.load_messages(thread_id)
-        if fmt == "json":
-            hist = self.history(thread_id)
-            children = hist.children()
-            leaves = [c.id for c in hist.checkpoints if c.id not in children]
-            branches = []
-            for leaf in leaves:
-                if leaf == hist.head_id:
-                    continue
-                branch_msgs = self.load_messages(thread_id, leaf)
-                branches.append(
-                    {"checkpoint_id": leaf, "messages": [m.__dict__ for m in branch_msgs]}
-                )
-            doc = {
-                "format": "chat-app-thread",
-                "version": 1,
-                "thread": {"id": info.id, "title": info.title, "created_at": info.created_at},
-                "messages": [m.__dict__ for m in msgs],
-                "other_branches": branches,
-            }
-            return json.dumps(doc, ensure_ascii=False, indent=2)
         if fmt != "md":
             raise ServiceError(f"unknown export format {fmt!r}; use md or json")
         lines = [f"# {info.title or 'Untitled thread'}", ""]
@@ -685,3 +852,11 @@ class ChatService:
             suffix = " (stopped)" if m.status == "stopped" else ""
             lines += [f"**{who}**{suffix}:", "", m.text, ""]
         return "\n".join(lines)
+
+    def import_thread(self, data: str, *, new_id: bool = False) -> ThreadInfo:
+        """Rebuild a thread from a JSON export (all branches; the model is not called).
+
+        A malformed or hostile file is refused (ServiceError, one line) before
+        anything is written; ``new_id`` imports a copy under a fresh id.
+        """
+        return transfer.import_thread(self, data, new_id=new_id)

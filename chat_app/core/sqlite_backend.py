@@ -9,61 +9,31 @@ blocked for more than 5 s would fail with "database is locked".
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import sqlite3
 import stat
-import zlib
 from pathlib import Path
-from typing import Any
 
-from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.store.sqlite import SqliteStore
 
 from chat_app.core.fast_saver import FastSqliteSaver
 from chat_app.core.index import ThreadIndex
 from chat_app.core.locks import ThreadLock
+from chat_app.core.serde import (  # re-exported: older imports use this module
+    COMPRESS_MIN_BYTES as COMPRESS_MIN_BYTES,
+)
+from chat_app.core.serde import COMPRESS_PREFIX as COMPRESS_PREFIX
+from chat_app.core.serde import MAX_BLOB_BYTES as MAX_BLOB_BYTES
+from chat_app.core.serde import CompressingSerializer as CompressingSerializer
+from chat_app.core.serde import strict_serde as strict_serde
 
 DB_NAME = "chat.db"
 
 
 class StorageError(Exception):
     """Storage cannot be used; the message says what is wrong and what to do."""
-
-
-COMPRESS_PREFIX = "z:"
-COMPRESS_MIN_BYTES = 512
-MAX_BLOB_BYTES = 512 * 1024 * 1024
-
-
-class CompressingSerializer(JsonPlusSerializer):
-    """LangGraph's serializer, with large blobs zlib-compressed.
-
-    The large blobs are the periodic full snapshots of the message list;
-    conversation text compresses 3-5x. A subclass (not a wrapper) so that
-    LangGraph can still derive its msgpack allow-list from it.
-    """
-
-    def dumps_typed(self, obj: Any) -> tuple[str, bytes]:
-        typ, data = super().dumps_typed(obj)
-        if len(data) >= COMPRESS_MIN_BYTES:
-            return COMPRESS_PREFIX + typ, zlib.compress(data, 6)
-        return typ, data
-
-    def loads_typed(self, data: tuple[str, bytes]) -> Any:
-        typ, blob = data
-        if typ.startswith(COMPRESS_PREFIX):
-            d = zlib.decompressobj()
-            raw = d.decompress(blob, MAX_BLOB_BYTES)
-            if d.unconsumed_tail:
-                raise ValueError("checkpoint blob expands beyond the size limit")
-            return super().loads_typed((typ[len(COMPRESS_PREFIX) :], raw))
-        return super().loads_typed(data)
-
-
-def strict_serde() -> JsonPlusSerializer:
-    """No pickle, and msgpack revives only LangGraph's allow-listed types."""
-    return CompressingSerializer(pickle_fallback=False, allowed_msgpack_modules=None)
 
 
 def secure_dir(path: Path) -> None:
@@ -141,11 +111,17 @@ def open_sqlite_backend(data_dir: Path, busy_timeout_s: float) -> SqliteBackend:
             f"{exc.filename}: permission denied; choose another --data-dir or fix the permissions"
         ) from None
     except OSError as exc:
+        if exc.errno == errno.EROFS:
+            raise StorageError(
+                f"{exc.filename}: the file system is read-only; the app cannot save here."
+                " Choose another --data-dir"
+            ) from None
         raise StorageError(
             f"{data_dir}: cannot create the data directory: {exc.strerror}"
         ) from None
     try:
         saver_conn = connect(path, busy_timeout_s, autocommit=False)
+        check_database(path, saver_conn)
         saver = FastSqliteSaver(saver_conn, serde=strict_serde())
         saver.setup()
         store_conn = connect(path, busy_timeout_s, autocommit=True)
@@ -157,6 +133,18 @@ def open_sqlite_backend(data_dir: Path, busy_timeout_s: float) -> SqliteBackend:
         raise StorageError(describe_sqlite_error(path, exc)) from None
 
 
+def check_database(path: Path, conn: sqlite3.Connection) -> None:
+    """Refuse a damaged database before anything writes to it (read-only check)."""
+    rows = conn.execute("PRAGMA quick_check(1)").fetchall()
+    if rows != [("ok",)]:
+        conn.close()
+        detail = " ".join(str(rows[0][0]).split()) if rows else "no answer"
+        raise StorageError(
+            f"{path}: the database is damaged ({detail[:80]}); it was not modified. "
+            "Run `chat-app doctor` and restore from a backup"
+        )
+
+
 def describe_sqlite_error(path: Path, exc: sqlite3.Error) -> str:
     text = str(exc)
     if "locked" in text or "busy" in text:
@@ -165,6 +153,11 @@ def describe_sqlite_error(path: Path, exc: sqlite3.Error) -> str:
         return f"{path}: the database is read-only; check its permissions (chmod 600)"
     if "disk is full" in text or "full" in text:
         return f"{path}: the disk is full; free some space and try again (nothing was lost)"
+    if "disk I/O error" in text:
+        return (
+            f"{path}: could not write to the disk (full, over quota or failing); "
+            "free some space and try again (nothing was lost)"
+        )
     if "malformed" in text or "not a database" in text:
         return (
             f"{path}: the database is damaged ({text}); it was not modified. "

@@ -1,0 +1,290 @@
+"""``chat-app migrate --to postgresql://...``: move a SQLite database to PostgreSQL.
+
+Copied, for every thread of every user:
+
+- every checkpoint (all branches: each row keeps its id, parent id and
+  metadata), through ``PostgresSaver.put`` so the state is laid out the way
+  PostgreSQL stores it;
+- every pending write, row for row (both backends use the same serializer,
+  so the serialized values are copied as they are, with their task path and
+  index);
+- the app's rows: threads, search text, timeline notes, partial replies;
+
+and every profile item of the store. Then it verifies: per thread the same
+number of checkpoints, and the same messages in the latest state.
+
+Running it again is safe: threads already copied are skipped, a copy cut
+short is completed, profile items already in the target are left alone. A
+thread that exists in the target with checkpoints the source does not have
+(it was used there since) is refused, and nothing is copied.
+Stop the instances that use the SQLite database first.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from langgraph.checkpoint.base import CheckpointMetadata
+
+from chat_app.core.pg_backend import PgBackend, open_pg
+from chat_app.core.sqlite_backend import DB_NAME, SqliteBackend, StorageError, open_sqlite_backend
+
+if TYPE_CHECKING:
+    from chat_app.config import Settings
+
+
+class MigrationError(Exception):
+    """The migration cannot proceed or did not verify; one line for the person."""
+
+
+@dataclass
+class MigrationReport:
+    threads_copied: int = 0
+    threads_skipped: int = 0
+    checkpoints: int = 0
+    writes: int = 0
+    profile_items: int = 0
+    users: set[str] = field(default_factory=set)
+
+    def summary(self, target: str) -> str:
+        return (
+            f"migrated {self.threads_copied} threads ({self.checkpoints} checkpoints,"
+            f" {self.writes} writes) and {self.profile_items} profile items of"
+            f" {len(self.users)} users to {target}; {self.threads_skipped} threads were"
+            " already there; verified: checkpoint counts and latest states are equal"
+        )
+
+
+def _src_threads(conn: sqlite3.Connection) -> list[str]:
+    rows = conn.execute(
+        "SELECT thread_id FROM app_threads UNION SELECT DISTINCT thread_id FROM checkpoints"
+        " ORDER BY 1"
+    ).fetchall()
+    return [str(r[0]) for r in rows]
+
+
+def _src_ids(conn: sqlite3.Connection, thread_id: str) -> set[tuple[str, str]]:
+    rows = conn.execute(
+        "SELECT checkpoint_ns, checkpoint_id FROM checkpoints WHERE thread_id = ?", (thread_id,)
+    )
+    return {(str(ns), str(cid)) for ns, cid in rows}
+
+
+def _dst_ids(dst: PgBackend, thread_id: str) -> set[tuple[str, str]]:
+    with dst.pool.connection() as c:
+        rows = c.execute(
+            "SELECT checkpoint_ns, checkpoint_id FROM checkpoints WHERE thread_id = %s",
+            (thread_id,),
+        ).fetchall()
+    return {(r["checkpoint_ns"], r["checkpoint_id"]) for r in rows}
+
+
+def _copy_checkpoints(
+    src: SqliteBackend, dst: PgBackend, conn: sqlite3.Connection, tid: str
+) -> int:
+    rows = conn.execute(
+        "SELECT checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint, metadata"
+        " FROM checkpoints WHERE thread_id = ? ORDER BY checkpoint_ns, checkpoint_id",
+        (tid,),
+    ).fetchall()
+    for ns, cid, parent, typ, blob, meta in rows:
+        checkpoint = src.saver.serde.loads_typed((typ, blob))
+        metadata: CheckpointMetadata = json.loads(meta) if meta else {}
+        conf: dict[str, Any] = {"thread_id": tid, "checkpoint_ns": ns}
+        if parent:
+            conf["checkpoint_id"] = parent
+        saved = dst.saver.put(
+            {"configurable": conf}, checkpoint, metadata, dict(checkpoint["channel_versions"])
+        )
+        if saved["configurable"]["checkpoint_id"] != cid:
+            raise MigrationError(f"thread {tid}: checkpoint {cid} was not copied under its id")
+    return len(rows)
+
+
+def _copy_writes(dst: PgBackend, conn: sqlite3.Connection, tid: str) -> int:
+    rows = conn.execute(
+        "SELECT thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel,"
+        " type, value FROM writes WHERE thread_id = ?",
+        (tid,),
+    ).fetchall()
+    if rows:
+        with dst.pool.connection() as c, c.transaction(), c.cursor() as cur:
+            cur.executemany(dst.saver.UPSERT_CHECKPOINT_WRITES_SQL, rows)
+    return len(rows)
+
+
+def _copy_app_rows(dst: PgBackend, conn: sqlite3.Connection, tid: str) -> str | None:
+    thread = conn.execute(
+        "SELECT thread_id, user_id, title, title_locked, created_at, updated_at, message_count,"
+        " run_state FROM app_threads WHERE thread_id = ?",
+        (tid,),
+    ).fetchone()
+    messages = conn.execute(
+        "SELECT thread_id, message_id, role, text FROM app_messages WHERE thread_id = ?", (tid,)
+    ).fetchall()
+    notes = conn.execute(
+        "SELECT thread_id, checkpoint_id, kind, summary, profile_updated FROM app_notes"
+        " WHERE thread_id = ?",
+        (tid,),
+    ).fetchall()
+    partial = conn.execute(
+        "SELECT thread_id, text, updated_at FROM app_partial_replies WHERE thread_id = ?", (tid,)
+    ).fetchall()
+    with dst.pool.connection() as c, c.transaction(), c.cursor() as cur:
+        if thread is not None:
+            t = list(thread)
+            t[3] = bool(t[3])
+            cur.execute(
+                "INSERT INTO app_threads (thread_id, user_id, title, title_locked, created_at,"
+                " updated_at, message_count, run_state) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+                " ON CONFLICT (thread_id) DO UPDATE SET user_id = EXCLUDED.user_id,"
+                " title = EXCLUDED.title, title_locked = EXCLUDED.title_locked,"
+                " created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at,"
+                " message_count = EXCLUDED.message_count, run_state = EXCLUDED.run_state",
+                t,
+            )
+        if messages:
+            cur.executemany(
+                "INSERT INTO app_messages (thread_id, message_id, role, text)"
+                " VALUES (%s, %s, %s, %s) ON CONFLICT (thread_id, message_id) DO UPDATE SET"
+                " role = EXCLUDED.role, text = EXCLUDED.text",
+                [(a, b, r, x.replace("\x00", "\ufffd")) for a, b, r, x in messages],
+            )
+        if notes:
+            cur.executemany(
+                "INSERT INTO app_notes (thread_id, checkpoint_id, kind, summary, profile_updated)"
+                " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (thread_id, checkpoint_id) DO UPDATE"
+                " SET kind = EXCLUDED.kind, summary = EXCLUDED.summary,"
+                " profile_updated = EXCLUDED.profile_updated",
+                [(a, b, k, s, bool(p)) for a, b, k, s, p in notes],
+            )
+        if partial:
+            cur.executemany(
+                "INSERT INTO app_partial_replies (thread_id, text, updated_at) VALUES"
+                " (%s, %s, %s) ON CONFLICT (thread_id) DO UPDATE SET text = EXCLUDED.text,"
+                " updated_at = EXCLUDED.updated_at",
+                partial,
+            )
+    return str(thread[1]) if thread is not None else None
+
+
+def _copy_store(src: SqliteBackend, dst: PgBackend) -> int:
+    copied = 0
+    for ns in src.store.list_namespaces(limit=1_000_000):
+        offset = 0
+        while True:
+            items = src.store.search(ns, limit=500, offset=offset)
+            if not items:
+                break
+            offset += len(items)
+            for item in items:
+                if tuple(item.namespace) != tuple(ns):
+                    continue
+                if dst.store.get(ns, item.key) is None:
+                    dst.store.put(ns, item.key, item.value)
+                    copied += 1
+    return copied
+
+
+def _latest_messages(graph: Any, tid: str) -> list[tuple[str, str, str]]:
+    snap = graph.get_state({"configurable": {"thread_id": tid}})
+    msgs = (snap.values or {}).get("messages", [])
+    return [(m.type, str(m.id), json.dumps(m.content, sort_keys=True)) for m in msgs]
+
+
+def _graphs(src: SqliteBackend, dst: PgBackend) -> tuple[Any, Any]:
+    from graphs.graph import build_graph
+    from graphs.models import make_offline_model
+
+    builder = build_graph(make_offline_model(0.0, None), None)
+    return (
+        builder.compile(checkpointer=src.saver, store=src.store),
+        builder.compile(checkpointer=dst.saver, store=dst.store),
+    )
+
+
+def migrate(
+    data_dir: Path,
+    dsn: str,
+    *,
+    busy_timeout_s: float = 30.0,
+    progress: Callable[[str], None] = lambda _msg: None,
+) -> MigrationReport:
+    """Copy the SQLite database under ``data_dir`` into the database at ``dsn``."""
+    if not (data_dir / DB_NAME).is_file():
+        raise MigrationError(f"{data_dir / DB_NAME}: no SQLite database to migrate")
+    src = open_sqlite_backend(data_dir, busy_timeout_s)
+    try:
+        dst = open_pg(dsn)
+    except StorageError:
+        src.close()
+        raise
+    report = MigrationReport()
+    try:
+        conn = src.app_conn
+        threads = _src_threads(conn)
+        todo: list[str] = []
+        conflicts: list[str] = []
+        for tid in threads:
+            have = _dst_ids(dst, tid)
+            want = _src_ids(conn, tid)
+            if have and have == want:
+                report.threads_skipped += 1
+            elif have - want:
+                conflicts.append(tid)
+            else:
+                todo.append(tid)
+        if conflicts:
+            raise MigrationError(
+                f"{len(conflicts)} threads already exist in the target with checkpoints the"
+                f" SQLite database does not have (e.g. {conflicts[0]}); nothing was copied"
+            )
+        for n, tid in enumerate(todo, 1):
+            report.checkpoints += _copy_checkpoints(src, dst, conn, tid)
+            report.writes += _copy_writes(dst, conn, tid)
+            user = _copy_app_rows(dst, conn, tid)
+            if user:
+                report.users.add(user)
+            report.threads_copied += 1
+            progress(f"copied thread {n}/{len(todo)}")
+        report.profile_items = _copy_store(src, dst)
+        report.users |= {str(ns[1]) for ns in src.store.list_namespaces(prefix=("profile",))}
+        _verify(src, dst, threads)
+        return report
+    finally:
+        dst.close()
+        src.close()
+
+
+def _verify(src: SqliteBackend, dst: PgBackend, threads: list[str]) -> None:
+    src_graph, dst_graph = _graphs(src, dst)
+    for tid in threads:
+        if _src_ids(src.app_conn, tid) != _dst_ids(dst, tid):
+            raise MigrationError(f"thread {tid}: checkpoints differ after the copy")
+        if _latest_messages(src_graph, tid) != _latest_messages(dst_graph, tid):
+            raise MigrationError(f"thread {tid}: the latest state differs after the copy")
+
+
+def run_migrate_command(settings: Settings, dsn: str) -> int:
+    """``chat-app migrate --to DSN``: one summary line, or one error line."""
+    import sys
+
+    from chat_app.core.pg_backend import describe_dsn
+
+    try:
+        report = migrate(
+            settings.data_dir,
+            dsn,
+            busy_timeout_s=settings.storage.busy_timeout_s,
+            progress=lambda msg: print(f"chat-app: {msg}", file=sys.stderr),
+        )
+    except (MigrationError, StorageError) as exc:
+        print(f"chat-app: migrate: {exc}", file=sys.stderr)
+        return 1
+    print(report.summary(describe_dsn(dsn)))
+    return 0

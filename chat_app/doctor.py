@@ -1,0 +1,251 @@
+"""`chat-app doctor`: what is wrong with this installation, and what to do.
+
+Runs before (and without) the service, so it works on a database the app
+refuses to open. It only reads: the database is opened read-only, nothing is
+created, repaired or deleted. Each check prints one line, ``OK``, ``WARN`` or
+``FAIL``, followed by what to do; the exit status is 1 when any check failed.
+The API key is never printed.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import sqlite3
+import stat
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from chat_app.config import Settings
+
+LOW_DISK_BYTES = 100 * 1024 * 1024
+DEFAULT_OPENAI_URL = "https://api.openai.com/v1"
+
+
+class Doctor:
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.failed = 0
+
+    def ok(self, what: str, detail: str) -> None:
+        print(f"OK    {what}: {detail}", file=self.out)
+
+    def warn(self, what: str, detail: str) -> None:
+        print(f"WARN  {what}: {detail}", file=self.out)
+
+    def fail(self, what: str, detail: str) -> None:
+        self.failed += 1
+        print(f"FAIL  {what}: {detail}", file=self.out)
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def check_permissions(d: Doctor, data_dir: Path, db: Path) -> None:
+    problems = []
+    if _mode(data_dir) & 0o077:
+        problems.append(f"{data_dir} is {_mode(data_dir):04o}; run: chmod 700 {data_dir}")
+    for p in (db, Path(f"{db}-wal"), Path(f"{db}-shm")):
+        if p.exists() and _mode(p) & 0o077:
+            problems.append(f"{p} is {_mode(p):04o}; run: chmod 600 {p}")
+    if problems:
+        d.fail("permissions", "; ".join(problems))
+    else:
+        d.ok("permissions", f"{data_dir} 0700, database files 0600")
+    if not os.access(data_dir, os.W_OK) or not os.access(db, os.W_OK):
+        d.fail(
+            "writable",
+            f"{db} or its directory is read-only; the app cannot save."
+            f" Fix with: chmod u+w {data_dir} {db} (or use another --data-dir)",
+        )
+
+
+def _open_ro(db: Path) -> sqlite3.Connection:
+    try:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=2.0)
+        conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+        return conn
+    except sqlite3.OperationalError:
+        # A read-only directory cannot hold -wal/-shm: read the file as it is.
+        return sqlite3.connect(f"file:{db}?immutable=1", uri=True)
+
+
+def check_database(d: Doctor, db: Path, full: bool) -> sqlite3.Connection | None:
+    what = "integrity_check" if full else "quick_check"
+    try:
+        conn = _open_ro(db)
+        t0 = time.monotonic()
+        rows = conn.execute(f"PRAGMA {what}").fetchall()
+        took = time.monotonic() - t0
+    except sqlite3.DatabaseError as exc:
+        d.fail(
+            "database",
+            f"{db}: cannot be read ({' '.join(str(exc).split())});"
+            " it is damaged or not a chat-app database."
+            " Keep the file (do not delete it); restore a backup or copy it elsewhere for repair"
+            " (sqlite3 chat.db .recover)",
+        )
+        return None
+    if rows != [("ok",)]:
+        first = " ".join(str(rows[0][0]).split()) if rows else "no answer"
+        d.fail(
+            "database",
+            f"{db}: {what} found damage ({first[:100]}; {len(rows)} problems). Keep the file;"
+            " restore a backup, or recover what is readable: sqlite3 chat.db .recover > dump.sql",
+        )
+        conn.close()
+        return None
+    d.ok("database", f"{db}: PRAGMA {what} ok ({took * 1000:.0f} ms)")
+    return conn
+
+
+def check_runs(d: Doctor, conn: sqlite3.Connection) -> None:
+    try:
+        rows = conn.execute(
+            "SELECT thread_id FROM app_threads WHERE run_state = 'running'"
+        ).fetchall()
+    except sqlite3.Error:
+        return
+    if rows:
+        ids = ", ".join(r[0] for r in rows[:3]) + (" ..." if len(rows) > 3 else "")
+        d.warn(
+            "interrupted replies",
+            f"{len(rows)} thread(s) with a reply that did not finish ({ids});"
+            " run `chat-app --auto-resume recover`, or `chat-app resume ID` / `discard ID`",
+        )
+    else:
+        d.ok("interrupted replies", "none")
+
+
+def check_storage(d: Doctor, conn: sqlite3.Connection, db: Path) -> None:
+    from chat_app.core.maintenance import db_file_bytes, human_bytes, thread_sizes
+
+    try:
+        sizes = thread_sizes(conn)
+    except sqlite3.Error:
+        sizes = []
+    top = ", ".join(
+        f"{s.thread_id[:8]} {human_bytes(s.bytes)} ({s.checkpoints} checkpoints)" for s in sizes[:5]
+    )
+    d.ok(
+        "storage",
+        f"{human_bytes(db_file_bytes(db))} on disk, {len(sizes)} threads"
+        + (f"; largest: {top}" if top else "")
+        + " (`chat-app prune --dry-run` shows what old branches could go)",
+    )
+
+
+def check_locks(d: Doctor, lock_dir: Path) -> None:
+    if not lock_dir.is_dir():
+        d.ok("locks", "no lock files")
+        return
+    files = sorted(lock_dir.glob("*.lock"))
+    held = 0
+    for f in files:
+        try:
+            fd = os.open(f, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        except BlockingIOError:
+            held += 1
+        finally:
+            os.close(fd)
+    d.ok(
+        "locks",
+        f"{len(files)} lock files, {held} held by a running chat-app; a lock whose holder"
+        " died is released by the kernel and never blocks",
+    )
+
+
+def check_disk(d: Doctor, data_dir: Path) -> None:
+    free = shutil.disk_usage(data_dir).free
+    from chat_app.core.maintenance import human_bytes
+
+    if free < LOW_DISK_BYTES:
+        d.warn("disk", f"only {human_bytes(free)} free under {data_dir}; free some space")
+    else:
+        d.ok("disk", f"{human_bytes(free)} free")
+
+
+def check_model(d: Doctor, settings: Settings) -> None:
+    name = settings.model.name
+    if name == "offline":
+        d.ok("model", "offline (no network, no key needed)")
+        return
+    base = (settings.model.base_url or DEFAULT_OPENAI_URL).rstrip("/")
+    if not base.startswith(("http://", "https://")):
+        d.fail("model", f"model.base_url {base!r} must start with http:// or https://")
+        return
+    req = urllib.request.Request(base + "/models", method="GET")  # noqa: S310
+    if settings.api_key:
+        req.add_header("Authorization", f"Bearer {settings.api_key}")
+    timeout = min(settings.model.connect_timeout_s, 5.0)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310
+            status = resp.status
+    except urllib.error.HTTPError as exc:
+        status = exc.code
+    except (urllib.error.URLError, TimeoutError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        d.fail(
+            "model",
+            f"cannot reach {base} ({reason}); check model.base_url and that the server runs",
+        )
+        return
+    if status in (401, 403):
+        d.fail("model", f"{base} refused the API key (HTTP {status}); check OPENAI_API_KEY")
+    elif status == 404:
+        d.warn("model", f"{base} answers but has no /models (HTTP 404); chat may still work")
+    elif status >= 400:
+        d.fail("model", f"{base}/models answered HTTP {status}")
+    else:
+        key = "key set" if settings.api_key else "no key set"
+        d.ok("model", f"{name} at {base} reachable (HTTP {status}, {key})")
+
+
+def run_doctor(
+    load: Callable[[list[str]], Settings], *, full: bool = False, out: TextIO | None = None
+) -> int:
+    from chat_app.config import ConfigError
+    from chat_app.core.sqlite_backend import DB_NAME
+
+    d = Doctor(out or __import__("sys").stdout)
+    warnings: list[str] = []
+    try:
+        settings = load(warnings)
+    except ConfigError as exc:
+        d.fail("config", f"{exc}")
+        return 1
+    for w in warnings:
+        d.warn("config", f"{w}; remove it or check its spelling")
+    d.ok("config", "loaded from " + ", ".join(settings.sources))
+    if settings.storage.backend != "sqlite":
+        d.warn("storage", f"backend {settings.storage.backend}: database checks not run here")
+    else:
+        data_dir = settings.data_dir
+        db = data_dir / DB_NAME
+        if not db.exists():
+            d.ok("database", f"{db} does not exist yet; it is created on first use")
+        else:
+            check_permissions(d, data_dir, db)
+            conn = check_database(d, db, full)
+            if conn is not None:
+                check_runs(d, conn)
+                check_storage(d, conn, db)
+                conn.close()
+            check_locks(d, data_dir / "locks")
+        if data_dir.exists():
+            check_disk(d, data_dir)
+    check_model(d, settings)
+    print("healthy" if not d.failed else f"{d.failed} problem(s) found", file=d.out)
+    return 1 if d.failed else 0

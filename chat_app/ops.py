@@ -1,0 +1,244 @@
+"""CLI commands for recovery and upkeep: recover, discard, prune, soak, --chaos.
+
+Kept out of ``cli.py`` so that file stays a thin dispatcher. Like the rest of
+the CLI: one line per problem on stderr, no tracebacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import re
+import sqlite3
+import sys
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from chat_app.core.events import Event
+    from chat_app.core.service import ChatService, RecoveryReport
+
+CHAOS_KEYS = {
+    "fail": "fail_next",
+    "fail_next": "fail_next",
+    "drop": "drop_stream_after",
+    "drop_stream_after": "drop_stream_after",
+    "kill": "kill_after_tokens",
+    "kill_after_tokens": "kill_after_tokens",
+}
+
+
+class UsageError(Exception):
+    """A bad command-line value; one line for the person."""
+
+
+def parse_chaos(spec: str) -> dict[str, int]:
+    """``fail=2,drop=5,kill=40`` -> the ``[chaos]`` settings it stands for."""
+    out: dict[str, int] = {}
+    for part in spec.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        key, sep, value = part.partition("=")
+        name = CHAOS_KEYS.get(key.strip().lower())
+        if not sep or name is None:
+            raise UsageError(
+                f"--chaos: {part!r} is not KEY=N with KEY one of fail, drop, kill"
+                " (e.g. --chaos fail=2,drop=5,kill=40)"
+            )
+        if not re.fullmatch(r"\d{1,6}", value.strip()):
+            raise UsageError(f"--chaos: {key.strip()} needs a whole number, got {value!r}")
+        out[name] = int(value)
+    return out
+
+
+def _say(line: str) -> None:
+    print(f"chat-app: {line}", file=sys.stderr)
+
+
+def _report_lines(report: RecoveryReport) -> list[str]:
+    lines = [f"resumed the interrupted reply in thread {t}" for t in report.resumed]
+    lines += [f"could not resume thread {t}: {why}" for t, why in report.failed]
+    lines += [
+        f"thread {t} has an interrupted reply; run `chat-app resume {t}` or `chat-app discard {t}`"
+        for t in report.interrupted
+    ]
+    return lines
+
+
+def recover_before_send(service: ChatService, thread_id: str | None) -> bool:
+    """Start-up recovery for ``send``; True when the send must not go ahead.
+
+    With ``auto_resume`` every interrupted reply of this user is finished
+    first. Without it, sending to a thread whose last reply did not finish is
+    refused with one line naming the two ways out.
+    """
+    auto = service.settings.recovery.auto_resume
+    report = service.recover(resume=auto)
+    for line in _report_lines(report):
+        if not line.startswith("thread "):
+            _say(line)
+    # A thread in report.busy has a live reply elsewhere: send waits for its lock.
+    if thread_id is not None and thread_id in report.interrupted:
+        _say(
+            f"the last reply in thread {thread_id} did not finish; run"
+            f" `chat-app resume {thread_id}` or `chat-app discard {thread_id}` first"
+            " (or send with --auto-resume)"
+        )
+        return True
+    return False
+
+
+def cmd_recover(service: ChatService) -> int:
+    report = service.recover()
+    lines = _report_lines(report)
+    for t in report.busy:
+        lines.append(f"thread {t} is being written by another instance right now")
+    if not lines:
+        print("nothing to recover: every reply finished")
+    for line in lines:
+        print(line)
+    return 1 if report.failed else 0
+
+
+def cmd_discard(service: ChatService, thread_id: str) -> int:
+    service.discard(thread_id)
+    print("discarded the interrupted reply; the thread continues from before it (kept in history)")
+    return 0
+
+
+def cmd_prune(service: ChatService, args: argparse.Namespace) -> int:
+    from chat_app.core import maintenance as mt
+    from chat_app.core.service import ServiceError
+    from chat_app.core.sqlite_backend import SqliteBackend
+
+    backend = service.backend
+    if not isinstance(backend, SqliteBackend):
+        raise ServiceError("prune works on the SQLite backend; PostgreSQL has its own VACUUM")
+    conn = backend.app_conn
+    policy = service.settings.retention
+    if args.thread:
+        tids = [service.get_thread(args.thread).id]
+    else:
+        tids = [t.id for t in service.list_threads()]
+    report = mt.PruneReport(dry_run=args.dry_run, file_bytes_before=mt.db_file_bytes(backend.path))
+    verb = "would drop" if args.dry_run else "dropped"
+    for tid in tids:
+        lock = backend.lock(tid)
+        if not lock.try_acquire():
+            report.skipped_busy.append(tid)
+            print(f"thread {tid}: skipped (a reply is being written in another window)")
+            continue
+        with lock:
+            plan = mt.plan_thread(conn, tid, policy)
+            if not plan.checkpoints:
+                continue
+            if not args.dry_run:
+                mt.delete_checkpoints(conn, tid, plan.ids)
+        report.threads.append(plan)
+        print(
+            f"thread {tid}: {verb} {plan.checkpoints} checkpoints of {plan.branches}"
+            f" old branch{'es' if plan.branches != 1 else ''} ({mt.human_bytes(plan.bytes)})"
+        )
+    total = (
+        f"{verb} {report.checkpoints} checkpoints ({mt.human_bytes(report.bytes)})"
+        f" in {len(report.threads)} threads; current branches untouched"
+    )
+    if args.dry_run:
+        print(total + "; nothing was changed (dry run)")
+        return 0
+    mt.vacuum(conn)
+    after = mt.db_file_bytes(backend.path)
+    print(
+        f"{total}; database {mt.human_bytes(report.file_bytes_before)}"
+        f" -> {mt.human_bytes(after)} after VACUUM"
+    )
+    return 0
+
+
+def _next_turn(service: ChatService, threads: list[str], prefix: str) -> int:
+    """The next turn number, from what is durably on the threads' current branches."""
+    pat = re.compile(rf"^{re.escape(prefix)} (\d+)$")
+    best = -1
+    for tid in threads:
+        for m in service.load_messages(tid):
+            if m.role == "user" and (hit := pat.match(m.text)):
+                best = max(best, int(hit.group(1)))
+    return best + 1
+
+
+def cmd_soak(service: ChatService, args: argparse.Namespace) -> int:
+    """Driver for the crash harness and the two-instance test (hidden command).
+
+    With ``--wait-go`` it first prints ``OPEN`` and waits for a ``GO`` line on
+    standard input. Prints ``READY`` once the database is open, ``RESUMED <thread>`` for each
+    reply finished by the start-up recovery, ``RECOVERED <n>``, then sends
+    ``<prefix> <n>`` to ``threads[n % len(threads)]`` and prints ``ACK <n>``
+    after each send returns with a complete reply.
+    """
+    from chat_app.core.events import ReplyFailed
+
+    threads: list[str] = args.thread
+    if args.wait_go:
+        # The harness checks the database while this process starts; nothing
+        # is written before it says GO.
+        print("OPEN", flush=True)
+        if sys.stdin.readline().strip() != "GO":
+            return 1
+    for tid in threads:
+        if service.index.get(service.user_id, tid) is None:
+            # The other instance may have created it first.
+            with contextlib.suppress(sqlite3.IntegrityError):
+                service.index.create(service.user_id, f"soak {tid}", thread_id=tid)
+    print("READY", flush=True)
+    report = service.recover(resume=True)
+    for tid in report.resumed:
+        print(f"RESUMED {tid}", flush=True)
+    for tid, why in report.failed:
+        print(f"RESUME-FAILED {tid} {why}", flush=True)
+    print(f"RECOVERED {len(report.resumed)}", flush=True)
+    n = _next_turn(service, threads, args.prefix)
+    sent = 0
+    while args.count < 0 or sent < args.count:
+        tid = threads[n % len(threads)]
+        events: list[Event] = []
+        for ev in service.send(tid, f"{args.prefix} {n}"):
+            events.append(ev)
+            if isinstance(ev, ReplyFailed):
+                print(f"FAILED {n} {ev.reason}", flush=True)
+                return 1
+        print(f"ACK {n}", flush=True)
+        n += 1
+        sent += 1
+    return 0
+
+
+def add_parsers(sub: Any) -> None:
+    """The recovery and upkeep subcommands (``sub`` is the CLI's subparsers)."""
+    dc = sub.add_parser("discard", help="drop a reply interrupted by a crash (kept in history)")
+    dc.add_argument("thread")
+    sub.add_parser("recover", help="finish or flag every reply a crash interrupted")
+    pr = sub.add_parser("prune", help="drop old abandoned branches, then VACUUM")
+    pr.add_argument("--dry-run", action="store_true", help="only say what would go")
+    pr.add_argument("--thread", metavar="ID", help="only this thread")
+    dr = sub.add_parser("doctor", help="check the database, permissions, config and model")
+    dr.add_argument("--full", action="store_true", help="integrity_check instead of quick_check")
+    # Hidden: the crash harness's driver (no help, so not listed).
+    so = sub.add_parser("soak")
+    so.add_argument("--thread", action="append", required=True)
+    so.add_argument("--prefix", default="user")
+    so.add_argument("--count", type=int, default=-1, help=argparse.SUPPRESS)
+    so.add_argument("--wait-go", action="store_true", help=argparse.SUPPRESS)
+
+
+def dispatch(service: ChatService, args: argparse.Namespace) -> int | None:
+    """Run one of this module's commands; None when ``args`` names another."""
+    cmd = args.command
+    if cmd == "discard":
+        return cmd_discard(service, args.thread)
+    if cmd == "recover":
+        return cmd_recover(service)
+    if cmd == "prune":
+        return cmd_prune(service, args)
+    if cmd == "soak":
+        return cmd_soak(service, args)
+    return None

@@ -1,0 +1,1 @@
+"""The Textual TUI: it calls ChatService and renders the events it yields."""

@@ -1,0 +1,828 @@
+"""The chat app: layout, key bindings, and the flow between service and widgets.
+
+The app receives its ChatService. Every service call runs in a thread worker
+(the service blocks); results come back with ``call_from_thread`` and only
+then touch widgets. Widgets post messages up; the app sets attributes down.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from datetime import tzinfo
+from functools import partial
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar, cast
+
+from rich.text import Text
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.widget import Widget
+from textual.widgets import Footer, Header, Input, Markdown, Static, TabbedContent, TabPane
+from textual.worker import Worker, WorkerState
+
+from chat_app.config import Settings
+from chat_app.core.events import (
+    ChatMessage,
+    Event,
+    History,
+    ProfileUpdated,
+    ReplyFailed,
+    ReplyFinished,
+    Retrying,
+    ThreadBusy,
+    ThreadChanged,
+    ThreadInfo,
+    Token,
+    UserMessageSaved,
+)
+from chat_app.core.service import ChatService, PendingRun, ServiceError
+from chat_app.safe_text import is_blank, one_line, to_display
+from chat_app.ui import panels
+from chat_app.ui.commands import ChatCommands
+from chat_app.ui.format import title_text
+from chat_app.ui.screens.confirm import ConfirmScreen
+from chat_app.ui.screens.text_prompt import TextPromptScreen
+from chat_app.ui.widgets.chat_view import ChatView
+from chat_app.ui.widgets.failure_notice import FailureNotice
+from chat_app.ui.widgets.message_lines import MessageLines, code_blocks
+from chat_app.ui.widgets.recovery_banner import RecoveryBanner
+from chat_app.ui.widgets.status_line import StatusLine
+from chat_app.ui.widgets.thread_sidebar import ThreadSidebar
+
+T = TypeVar("T")
+
+PREVIEW_NOTICE = "Preview of an earlier point — Enter in History to rewind, Esc to go back"
+
+
+def error_text(exc: BaseException) -> str:
+    """One readable line for a failure; never a traceback, never markup."""
+    if isinstance(exc, ServiceError):
+        return to_display(str(exc), single_line=True)
+    detail = to_display(str(exc), single_line=True)
+    return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+
+
+class ChatApp(App[int]):
+    """A terminal chat app whose conversations survive anything."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "chat-app"
+    COMMANDS = App.COMMANDS | {ChatCommands}
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-normal"), (130, "-wide")]  # noqa: RUF012
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+n", "new_thread", "New", priority=True),
+        Binding("f2", "rename_thread", "Rename"),
+        Binding("f8", "delete_thread", "Delete"),
+        Binding("escape", "escape", "Stop/Back"),
+        Binding("ctrl+g", "regenerate", "Regenerate", priority=True),
+        Binding("ctrl+y", "copy_reply", "Copy reply", priority=True),
+        Binding("f6", "copy_code", "Copy code"),
+        Binding("ctrl+b", "toggle_sidebar", "Sidebar", priority=True),
+        Binding("ctrl+o", "toggle_side_panel", "Panel", priority=True),
+        Binding("ctrl+t", "focus_threads", "Threads", show=False, priority=True),
+        Binding("f3", "focus_history", "History", show=False),
+        Binding("f4", "focus_profile", "Profile", show=False),
+    ]
+
+    def __init__(
+        self,
+        settings: Settings,
+        service: ChatService,
+        *,
+        clock: Callable[[], float] = time.time,
+        poll_interval_s: float = 2.0,
+        history_tz: tzinfo | None = None,
+    ) -> None:
+        super().__init__()
+        self.history_tz = history_tz
+        self.settings = settings
+        self.service = service
+        self.clock = clock
+        self.poll_interval_s = poll_interval_s
+        self.current_id: str | None = None
+        self.current_info: ThreadInfo | None = None
+        self.drafts: dict[str, str] = {}
+        self.pending: dict[str, PendingRun] = {}
+        self.preview_id: str | None = None
+        self.reply_thread: str | None = None
+        self.history: History | None = None
+        self._query = ""
+        self._unsent: tuple[str, str] | None = None  # (thread, text) until acknowledged
+        self._retry: tuple[int, int, float] | None = None  # attempt, max, deadline
+        self._poll_worker: Worker[None] | None = None
+
+    # -- layout -------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="main"):
+            yield ThreadSidebar(clock=self.clock, id="sidebar")
+            with Vertical(id="chat-column"):
+                yield RecoveryBanner(id="recovery-banner")
+                yield Static(Text(PREVIEW_NOTICE), id="preview-notice")
+                yield ChatView(id="chat-view")
+                yield Input(placeholder="Message (Enter to send)", id="chat-input")
+            with TabbedContent(id="side-panel"):
+                with TabPane("History", id="tab-history"):
+                    yield panels.make_history_pane(self.history_tz)
+                with TabPane("Profile", id="tab-profile"):
+                    yield panels.make_profile_panel(self.history_tz)
+        yield StatusLine(id="status-line")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        if self.settings.ui.theme in self.available_themes:
+            self.theme = self.settings.ui.theme
+        self.query_one("#recovery-banner").display = False
+        self.query_one("#preview-notice").display = False
+        self.query_one("#sidebar").display = self.settings.ui.show_sidebar
+        self.query_one("#side-panel").display = self.settings.ui.show_side_panel
+        status = self.query_one(StatusLine)
+        status.model_name = self.service.model_name
+        status.backend = self.service.backend_name
+        self.query_one("#chat-input", Input).focus()
+        self._start_up()
+        self.set_interval(self.poll_interval_s, self.poll_threads)
+        self.set_interval(0.5, self._tick_retry)
+
+    @property
+    def chat(self) -> ChatView:
+        return self.query_one(ChatView)
+
+    @property
+    def sidebar(self) -> ThreadSidebar:
+        return self.query_one(ThreadSidebar)
+
+    @property
+    def status(self) -> StatusLine:
+        return self.query_one(StatusLine)
+
+    @property
+    def chat_input(self) -> Input:
+        return self.query_one("#chat-input", Input)
+
+    def _panel(self, kind: str) -> Widget | None:
+        found = self.query(f"#{kind}")
+        return found.first() if found else None
+
+    # -- running service calls ------------------------------------------------------
+
+    def call_service(
+        self,
+        fn: Callable[[], T],
+        then: Callable[[T], object] | None = None,
+        *,
+        group: str = "ops",
+        exclusive: bool = False,
+    ) -> Worker[None]:
+        """Run ``fn`` in a thread; hand its result to ``then`` on the UI thread."""
+
+        def body() -> None:
+            result = fn()
+            if then is not None:
+                self.call_from_thread(then, result)
+
+        return self.run_worker(
+            body, thread=True, group=group, exclusive=exclusive, exit_on_error=False
+        )
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        # The one place where worker failures become something a person can read.
+        if event.state == WorkerState.ERROR and event.worker.error is not None:
+            self.notify(error_text(event.worker.error), severity="error", markup=False)
+
+    # -- start-up and the thread list ------------------------------------------------
+
+    def _start_up(self) -> None:
+        def load() -> tuple[list[ThreadInfo], list[PendingRun], list[Any]]:
+            return (
+                self.service.list_threads(),
+                self.service.pending_runs(),
+                list(self.service.profile()),
+            )
+
+        self.call_service(load, self._started, group="startup")
+
+    def _started(self, loaded: tuple[list[ThreadInfo], list[PendingRun], list[Any]]) -> None:
+        threads, pending, facts = loaded
+        self.sidebar.threads = threads
+        self._set_facts(facts)
+        self.pending = {p.thread_id: p for p in pending}
+        first = pending[0].thread_id if pending else (threads[0].id if threads else None)
+        if first is not None:
+            self.open_thread(first)
+        if pending and self.settings.recovery.auto_resume:
+            self.resume_all([p.thread_id for p in pending])
+
+    def poll_threads(self) -> None:
+        """Refresh the sidebar (cheap indexed query), e.g. threads from other windows."""
+        if self._poll_worker is not None and self._poll_worker.is_running:
+            return
+        query = self._query
+        self._poll_worker = self.call_service(
+            lambda: self.service.list_threads(query=query), self._threads_listed, group="poll"
+        )
+
+    def _threads_listed(self, threads: list[ThreadInfo]) -> None:
+        self.sidebar.threads = threads
+        if self.current_id is not None:
+            info = next((t for t in threads if t.id == self.current_id), None)
+            if info is not None:
+                self._set_current_info(info)
+
+    def _set_current_info(self, info: ThreadInfo) -> None:
+        self.current_info = info
+        self.status.thread_title = info.title
+        self.sub_title = one_line(info.title, 50) if info.title else ""
+
+    @on(ThreadSidebar.FilterChanged)
+    def _filter(self, event: ThreadSidebar.FilterChanged) -> None:
+        self._query = event.query
+        if self._poll_worker is not None and self._poll_worker.is_running:
+            self._poll_worker.cancel()
+        self._poll_worker = None
+        self.poll_threads()
+
+    @on(ThreadSidebar.ThreadSelected)
+    def _thread_selected(self, event: ThreadSidebar.ThreadSelected) -> None:
+        self.open_thread(event.thread_id)
+
+    @on(ThreadSidebar.RenameRequested)
+    def _rename_requested(self, event: ThreadSidebar.RenameRequested) -> None:
+        self.rename_thread(event.thread_id)
+
+    @on(ThreadSidebar.DeleteRequested)
+    def _delete_requested(self, event: ThreadSidebar.DeleteRequested) -> None:
+        self.delete_thread(event.thread_id)
+
+    # -- opening a thread -------------------------------------------------------------
+
+    def open_thread(self, thread_id: str, *, select_message: str | None = None) -> None:
+        if self.current_id is not None and self.current_id != thread_id:
+            self.drafts[self.current_id] = self.chat_input.value
+        if self.current_id != thread_id:
+            self.chat_input.value = self.drafts.get(thread_id, "")
+        self.current_id = thread_id
+        self.sidebar.current_id = thread_id
+        self._leave_preview_ui()
+        self.query_one(RecoveryBanner).hide()
+
+        def load() -> tuple[ThreadInfo, list[ChatMessage], History]:
+            svc = self.service
+            return svc.get_thread(thread_id), svc.load_messages(thread_id), svc.history(thread_id)
+
+        self.call_service(
+            load,
+            partial(self._thread_loaded, thread_id, select_message),
+            group="load",
+            exclusive=True,
+        )
+
+    def _thread_loaded(
+        self,
+        thread_id: str,
+        select_message: str | None,
+        loaded: tuple[ThreadInfo, list[ChatMessage], History],
+    ) -> None:
+        if thread_id != self.current_id:
+            return
+        info, messages, history = loaded
+        self._set_current_info(info)
+        if self.reply_thread == thread_id and self.chat.streaming:
+            return  # the live reply stays on screen; it is reloaded when it ends
+        self.chat.show_messages(messages)
+        self._set_history(history)
+        run = self.pending.get(thread_id)
+        if run is not None and self.reply_thread != thread_id:
+            self.query_one(RecoveryBanner).show(run.user_text, run.partial)
+            self.status.state = "interrupted"
+        elif self.reply_thread is None:
+            self.status.state = "idle"
+        if select_message is not None and not self.chat.lines.select_message(select_message):
+            self.notify("That message is not on the current branch.", severity="warning")
+
+    def reload_thread(self) -> None:
+        if self.current_id is not None:
+            self.open_thread(self.current_id)
+
+    def _set_history(self, history: History) -> None:
+        self.history = history
+        pane = self._panel("history-pane")
+        if pane is not None:
+            pane.history = history  # type: ignore[attr-defined]
+
+    def _set_facts(self, facts: list[Any]) -> None:
+        panel = self._panel("profile-panel")
+        if panel is not None:
+            panel.facts = facts  # type: ignore[attr-defined]
+
+    def refresh_profile(self) -> None:
+        self.call_service(self.service.profile, self._set_facts, group="profile")
+
+    # -- sending and replies --------------------------------------------------------
+
+    @on(Input.Submitted, "#chat-input")
+    def _submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.send(event.value)
+
+    def send(self, text: str) -> None:
+        if is_blank(text):
+            return
+        if self.preview_id is not None:
+            self.notify("This is a preview: rewind in History first, or Esc to go back.")
+            return
+        if self.reply_thread is not None:
+            self.notify("A reply is still being written; Esc stops it.", severity="warning")
+            return
+        if self.current_id is not None and self.current_id in self.pending:
+            self.notify("Resume or discard the unfinished reply first.", severity="warning")
+            return
+        self.chat_input.value = ""
+        if self.current_id is None:
+            self.call_service(self.service.create_thread, partial(self._created_then_send, text))
+            return
+        self._begin_send(self.current_id, text)
+
+    def _created_then_send(self, text: str, info: ThreadInfo) -> None:
+        self.current_id = info.id
+        self.sidebar.current_id = info.id
+        self._set_current_info(info)
+        self.chat.show_messages([])
+        self.poll_threads()
+        self._begin_send(info.id, text)
+
+    def _begin_send(self, thread_id: str, text: str) -> None:
+        # The person's message shows at once; the service acknowledges it later.
+        self.chat.append_message(ChatMessage(id="", role="user", text=text))
+        self._unsent = (thread_id, text)
+        self.start_reply(thread_id, lambda: self.service.send(thread_id, text))
+
+    def start_reply(self, thread_id: str, events: Callable[[], Iterator[Event]]) -> None:
+        self.reply_thread = thread_id
+        self.status.state = "streaming"
+        self.chat.hide_failure()
+        self._run_reply(thread_id, events)
+
+    @work(thread=True, exclusive=True, group="reply", exit_on_error=False)
+    def _run_reply(self, thread_id: str, events: Callable[[], Iterator[Event]]) -> None:
+        try:
+            for event in events():
+                self.call_from_thread(cast(Callable[..., Any], self._on_event), event)
+        except Exception as exc:
+            self.call_from_thread(self._reply_error, thread_id, exc)
+        finally:
+            self.call_from_thread(cast(Callable[..., Any], self._reply_done), thread_id)
+
+    async def _on_event(self, event: Event) -> None:
+        current = getattr(event, "thread_id", None) == self.current_id
+        if isinstance(event, Token):
+            self._retry = None
+            if current and self.preview_id is None:
+                if self.status.state != "streaming":
+                    self.status.state = "streaming"
+                await self.chat.write_tokens(event.text)
+        elif isinstance(event, UserMessageSaved):
+            self._unsent = None
+        elif isinstance(event, Retrying):
+            self._retry = (event.attempt, event.max_attempts, time.monotonic() + event.delay_s)
+            self._tick_retry()
+        elif isinstance(event, ThreadBusy):
+            if current:
+                self.status.state = "waiting for another window…"
+        elif isinstance(event, ReplyFinished):
+            self._retry = None
+            self.pending.pop(event.thread_id, None)
+            if current and self.preview_id is None:
+                await self.chat.finish_reply(event.message)
+                self.status.state = "stopped" if event.message.status == "stopped" else "idle"
+        elif isinstance(event, ReplyFailed):
+            self._retry = None
+            if event.can_retry:
+                self.pending[event.thread_id] = PendingRun(event.thread_id, "", "", event.partial)
+            if current:
+                await self.chat.stop_stream()
+                self.chat.show_failure(event.reason, event.can_retry)
+                self.status.state = "failed"
+        elif isinstance(event, ProfileUpdated):
+            self._set_facts(list(event.facts))
+        elif isinstance(event, ThreadChanged) and current:
+            self._set_current_info(event.thread)
+
+    def _reply_error(self, thread_id: str, exc: Exception) -> None:
+        self.notify(error_text(exc), severity="error", markup=False)
+        if self._unsent is not None and self._unsent[0] == thread_id:
+            # The message never reached storage: give the text back.
+            text = self._unsent[1]
+            self._unsent = None
+            if thread_id == self.current_id and not self.chat_input.value:
+                self.chat_input.value = text
+        if thread_id == self.current_id:
+            self.status.state = "idle"
+
+    async def _reply_done(self, thread_id: str) -> None:
+        self.reply_thread = None
+        self._retry = None
+        if thread_id == self.current_id:
+            await self.chat.stop_stream()
+            if self.status.state.startswith(("streaming", "retrying", "waiting")):
+                self.status.state = "idle"
+            if not self.chat.query_one(FailureNotice).display:
+                self.reload_thread()
+            else:
+                self.call_service(lambda: self.service.history(thread_id), self._history_if_current)
+        self.poll_threads()
+
+    def _history_if_current(self, history: History) -> None:
+        if history.thread_id == self.current_id:
+            self._set_history(history)
+
+    def _tick_retry(self) -> None:
+        if self._retry is None:
+            if self.status.state.startswith("retrying"):
+                self.status.state = "streaming"
+            return
+        attempt, max_attempts, deadline = self._retry
+        left = max(0, round(deadline - time.monotonic()))
+        self.status.state = f"retrying {attempt}/{max_attempts} in {left} s"
+
+    def resume_all(self, thread_ids: list[str]) -> None:
+        """Auto-resume: finish each interrupted reply, one after another."""
+
+        def events() -> Iterator[Event]:
+            for tid in thread_ids:
+                try:
+                    yield from self.service.resume(tid)
+                except ServiceError:
+                    continue
+
+        self.query_one(RecoveryBanner).hide()
+        self.start_reply(thread_ids[0], events)
+
+    @on(RecoveryBanner.ResumeChosen)
+    @on(FailureNotice.RetryChosen)
+    def _resume_chosen(self) -> None:
+        tid = self.current_id
+        if tid is None or self.reply_thread is not None:
+            return
+        self.pending.pop(tid, None)
+        self.start_reply(tid, lambda: self.service.resume(tid))
+
+    @on(RecoveryBanner.DiscardChosen)
+    def _discard_chosen(self) -> None:
+        tid = self.current_id
+        if tid is None:
+            return
+        self.pending.pop(tid, None)
+        self.call_service(lambda: self.service.discard(tid), lambda _: self.reload_thread())
+
+    # -- chat actions -------------------------------------------------------------------
+
+    def action_escape(self) -> None:
+        if self.reply_thread is not None:
+            # cancel() only sets an event: safe and instant on the UI thread.
+            self.service.cancel(self.reply_thread)
+            return
+        if self.preview_id is not None:
+            self.reload_thread()
+            self.chat_input.focus()
+            return
+        if self.focused is not self.chat_input:
+            self.chat_input.focus()
+
+    def action_regenerate(self) -> None:
+        tid = self.current_id
+        if tid is None or self.reply_thread is not None or self.preview_id is not None:
+            return
+        messages = self.chat.lines.messages
+        last_user = max((i for i, m in enumerate(messages) if m.role == "user"), default=None)
+        if last_user is None:
+            self.notify("There is no message to regenerate a reply for.")
+            return
+        self.chat.show_messages(messages[: last_user + 1])
+        self.start_reply(tid, lambda: self.service.regenerate(tid))
+
+    @on(MessageLines.EditRequested)
+    def _edit_requested(self, event: MessageLines.EditRequested) -> None:
+        message = event.message
+        tid = self.current_id
+        if tid is None or self.reply_thread is not None:
+            return
+
+        def edited(text: str | None) -> None:
+            if text is None or is_blank(text):
+                return
+            messages = self.chat.lines.messages
+            index = next((i for i, m in enumerate(messages) if m.id == message.id), None)
+            if index is not None:
+                shown = [*messages[:index], ChatMessage(id="", role="user", text=text)]
+                self.chat.show_messages(shown)
+            self.start_reply(tid, lambda: self.service.edit_and_resend(tid, message.id, text))
+
+        self.push_screen(
+            TextPromptScreen("Edit and resend (the thread forks here)", message.text),
+            edited,
+        )
+
+    @on(MessageLines.CopyRequested)
+    def _copy_requested(self, event: MessageLines.CopyRequested) -> None:
+        self.copy_to_clipboard(event.text)
+        self.notify(f"Copied the {event.what} to the clipboard.")
+
+    def _last_reply(self) -> ChatMessage | None:
+        messages = self.chat.lines.messages
+        return next((m for m in reversed(messages) if m.role == "assistant"), None)
+
+    def action_copy_reply(self) -> None:
+        if (m := self._last_reply()) is None:
+            self.notify("No reply to copy yet.")
+            return
+        self.copy_to_clipboard(m.text)
+        self.notify("Copied the last reply to the clipboard.")
+
+    def action_copy_code(self) -> None:
+        m = self.chat.lines.selected_message or self._last_reply()
+        blocks = code_blocks(m.text) if m is not None else []
+        if not blocks:
+            self.notify("No code block to copy.")
+            return
+        self.copy_to_clipboard(blocks[-1])
+        self.notify("Copied the code block to the clipboard.")
+
+    @on(Markdown.LinkClicked)
+    def _link_clicked(self, event: Markdown.LinkClicked) -> None:
+        event.stop()
+        href = event.href
+        if not href.lower().startswith(("http://", "https://")):
+            self.notify(
+                f"Refused to open a non-web link: {one_line(href, 80)}",
+                severity="warning",
+                markup=False,
+            )
+            return
+        question = Text("Open this link in your browser?\n\n")
+        question.append(to_display(href, single_line=True), style="bold")
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.open_url(href)
+
+        self.push_screen(ConfirmScreen(question, "Open", danger=False), answered)
+
+    # -- thread actions ------------------------------------------------------------------
+
+    def action_new_thread(self) -> None:
+        def created(info: ThreadInfo) -> None:
+            self.open_thread(info.id)
+            self.chat.show_messages([])
+            self.poll_threads()
+            self.chat_input.focus()
+
+        self.call_service(self.service.create_thread, created)
+
+    def action_rename_thread(self) -> None:
+        if self.current_id is not None:
+            self.rename_thread(self.current_id)
+
+    def rename_thread(self, thread_id: str) -> None:
+        info = next((t for t in self.sidebar.threads if t.id == thread_id), None)
+
+        def renamed(title: str | None) -> None:
+            if title is None or is_blank(title):
+                return
+            self.call_service(
+                lambda: self.service.rename_thread(thread_id, title),
+                lambda _: self.poll_threads(),
+            )
+
+        self.push_screen(
+            TextPromptScreen("Rename thread", info.title if info else "", confirm_label="Rename"),
+            renamed,
+        )
+
+    def action_delete_thread(self) -> None:
+        if self.current_id is not None:
+            self.delete_thread(self.current_id)
+
+    def delete_thread(self, thread_id: str) -> None:
+        info = next((t for t in self.sidebar.threads if t.id == thread_id), None)
+        question = Text("Delete the thread “")
+        question.append_text(title_text(info.title if info else ""))
+        question.append("” and its whole history? This cannot be undone.")
+
+        def deleted(_: None) -> None:
+            self.drafts.pop(thread_id, None)
+            self.pending.pop(thread_id, None)
+            if self.current_id == thread_id:
+                self.current_id = None
+                self.current_info = None
+                self.status.thread_title = ""
+                self.chat.show_messages([])
+            self.poll_threads()
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.call_service(lambda: self.service.delete_thread(thread_id), deleted)
+
+        self.push_screen(ConfirmScreen(question, "Delete"), answered)
+
+    def action_export(self) -> None:
+        tid = self.current_id
+        if tid is None:
+            return
+
+        def export() -> Path:
+            text = self.service.export_thread(tid, "md")
+            path = Path.cwd() / f"chat-{tid[:8]}.md"
+            path.write_text(text, encoding="utf-8")
+            return path
+
+        self.call_service(
+            export, lambda p: self.notify(f"Exported to {p}", markup=False), group="export"
+        )
+
+    def action_switch_model(self, name: str = "") -> None:
+        def switch(chosen: str | None) -> None:
+            if not chosen:
+                return
+            chosen = chosen.strip()
+            self.call_service(
+                lambda: self.service.switch_model(chosen), lambda _: self._model_switched()
+            )
+
+        if name:
+            switch(name)
+        else:
+            self.push_screen(
+                TextPromptScreen("Model (offline, or openai:<model>)", "openai:"), switch
+            )
+
+    def _model_switched(self) -> None:
+        self.status.model_name = self.service.model_name
+        self.notify(f"Now using {self.service.model_name}", markup=False)
+
+    # -- panels ---------------------------------------------------------------------------
+
+    def action_toggle_sidebar(self) -> None:
+        sidebar = self.sidebar
+        sidebar.display = not sidebar.display
+
+    def action_toggle_side_panel(self) -> None:
+        panel = self.query_one("#side-panel")
+        panel.display = not panel.display
+
+    def _show_tab(self, tab: str) -> None:
+        panel = self.query_one("#side-panel", TabbedContent)
+        panel.display = True
+        panel.active = tab
+        target = self._panel("history-pane" if tab == "tab-history" else "profile-panel")
+        if target is not None:
+            # The panel itself is a container: focus its first focusable child.
+            inner = next((w for w in target.query("*") if w.focusable), target)
+            self.call_after_refresh(inner.focus)
+
+    def action_focus_threads(self) -> None:
+        self.sidebar.display = True
+        self.call_after_refresh(self.query_one("#thread-list").focus)
+
+    def action_focus_history(self) -> None:
+        self._show_tab("tab-history")
+
+    def action_focus_profile(self) -> None:
+        self._show_tab("tab-profile")
+
+    # -- history pane ------------------------------------------------------------------------
+
+    def _enter_preview_ui(self, checkpoint_id: str) -> None:
+        self.preview_id = checkpoint_id
+        self.query_one("#preview-notice").display = True
+        self.status.state = "preview"
+
+    def _leave_preview_ui(self) -> None:
+        if self.preview_id is not None:
+            self.preview_id = None
+            self.query_one("#preview-notice").display = False
+            self.status.state = "idle"
+
+    def preview_checkpoint(self, checkpoint_id: str) -> None:
+        tid = self.current_id
+        if tid is None or self.reply_thread is not None:
+            return
+
+        def shown(messages: list[ChatMessage]) -> None:
+            if tid == self.current_id:
+                self._enter_preview_ui(checkpoint_id)
+                self.chat.show_messages(messages, read_only=True)
+
+        self.call_service(
+            lambda: self.service.load_messages(tid, checkpoint_id),
+            shown,
+            group="load",
+            exclusive=True,
+        )
+
+    def rewind_to(self, checkpoint_id: str) -> None:
+        tid = self.current_id
+        if tid is None or self.reply_thread is not None:
+            return
+
+        def rewound(_: object) -> None:
+            self.notify("Rewound: the next message continues from here on a new branch.")
+            self.reload_thread()
+            self.chat_input.focus()
+
+        self.call_service(lambda: self.service.rewind(tid, checkpoint_id), rewound)
+
+    def back_to_latest(self) -> None:
+        tid = self.current_id
+        if tid is None or self.reply_thread is not None:
+            return
+
+        def go() -> None:
+            history = self.service.history(tid)
+            if history.checkpoints and history.checkpoints[-1].id != history.head_id:
+                self.service.rewind(tid, history.checkpoints[-1].id)
+
+        self.call_service(go, lambda _: self.reload_thread())
+
+    def _for_current(self, event: Any) -> bool:
+        # The pane may name the thread its history belonged to; ignore stale ones.
+        thread_id = getattr(event, "thread_id", "")
+        return not thread_id or thread_id == self.current_id
+
+    def _history_focused(self) -> bool:
+        pane = self._panel("history-pane")
+        focused = self.focused
+        return pane is not None and focused is not None and pane in focused.ancestors_with_self
+
+    def on_history_pane_checkpoint_previewed(self, event: Any) -> None:
+        # A highlight that moved because the history was reloaded is not a request.
+        if self._for_current(event) and self._history_focused():
+            self.preview_checkpoint(event.checkpoint_id)
+
+    def on_history_pane_rewind_requested(self, event: Any) -> None:
+        if self._for_current(event):
+            self.rewind_to(event.checkpoint_id)
+
+    def on_history_pane_back_to_latest_requested(self, event: Any) -> None:
+        self.back_to_latest()
+
+    # -- profile panel ------------------------------------------------------------------------
+
+    def on_profile_panel_fact_edited(self, event: Any) -> None:
+        key, value = event.key, event.value
+        self.call_service(
+            lambda: self.service.edit_fact(key, value), lambda _: self.refresh_profile()
+        )
+
+    def on_profile_panel_fact_forgotten(self, event: Any) -> None:
+        key = event.key
+        self.call_service(lambda: self.service.forget(key), lambda _: self.refresh_profile())
+
+    def on_profile_panel_forget_all_requested(self, event: Any) -> None:
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.call_service(self.service.forget_all, lambda _: self.refresh_profile())
+
+        question = Text("Forget everything the assistant has learned about you?")
+        self.push_screen(ConfirmScreen(question, "Forget all"), answered)
+
+    def on_profile_panel_provenance_opened(self, event: Any) -> None:
+        self.open_thread(event.thread_id, select_message=event.message_id)
+
+    # -- long threads ------------------------------------------------------------------------
+
+    @on(ChatView.NearTop)
+    def _near_top(self) -> None:
+        self.chat.load_older()
+
+
+def make_app(
+    settings: Settings,
+    service: ChatService,
+    *,
+    clock: Callable[[], float] = time.time,
+    poll_interval_s: float = 2.0,
+    history_tz: tzinfo | None = None,
+) -> ChatApp:
+    """The one way to build the app: CLI, tests and snapshots all use it.
+
+    ``clock`` and ``history_tz`` exist so tests and snapshots are deterministic.
+    """
+    return ChatApp(
+        settings, service, clock=clock, poll_interval_s=poll_interval_s, history_tz=history_tz
+    )
+
+
+def run_app(settings: Settings, service: ChatService) -> int:
+    """Run the TUI until the person quits; the exit code for the CLI."""
+    from chat_app.ui import input_guard
+
+    input_guard.install()
+    app = make_app(settings, service)
+    result = app.run()
+    return result if isinstance(result, int) else 0

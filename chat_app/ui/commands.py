@@ -1,0 +1,53 @@
+"""The app's own commands in the command palette (ctrl+p)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import TYPE_CHECKING
+
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+if TYPE_CHECKING:
+    from chat_app.ui.app import ChatApp
+
+
+def _commands(app: ChatApp) -> list[tuple[str, Callable[[], object], str]]:
+    return [
+        ("New thread", app.action_new_thread, "Start a new conversation"),
+        ("Rename thread", app.action_rename_thread, "Rename the open thread"),
+        ("Delete thread", app.action_delete_thread, "Delete the open thread (asks first)"),
+        ("Rewind…", app.action_focus_history, "Pick a checkpoint in History, Enter rewinds"),
+        ("Back to latest", app.back_to_latest, "Return to the newest branch"),
+        ("Export thread", app.action_export, "Write the thread as Markdown to this directory"),
+        ("Regenerate reply", app.action_regenerate, "Ask again for the last reply"),
+        ("Copy last reply", app.action_copy_reply, "To the clipboard"),
+        ("Copy code block", app.action_copy_code, "The last code block, to the clipboard"),
+        ("Switch model: offline", partial(app.action_switch_model, "offline"), "No network"),
+        ("Switch model: openai:…", app.action_switch_model, "Any OpenAI-compatible server"),
+        ("Toggle sidebar", app.action_toggle_sidebar, "Show or hide the thread list"),
+        ("Toggle side panel", app.action_toggle_side_panel, "Show or hide History/Profile"),
+        ("Show profile", app.action_focus_profile, "What the assistant knows about you"),
+        ("Theme…", app.action_change_theme, "Pick a colour theme"),
+    ]
+
+
+class ChatCommands(Provider):
+    """Commands that act on the open thread and the panels."""
+
+    def _app(self) -> ChatApp:
+        from chat_app.ui.app import ChatApp
+
+        assert isinstance(self.app, ChatApp)
+        return self.app
+
+    async def discover(self) -> Hits:
+        for name, action, help_text in _commands(self._app()):
+            yield DiscoveryHit(name, action, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for name, action, help_text in _commands(self._app()):
+            score = matcher.match(name)
+            if score > 0:
+                yield Hit(score, matcher.highlight(name), action, help=help_text)

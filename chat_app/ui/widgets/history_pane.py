@@ -1,0 +1,426 @@
+"""The history pane: a thread's checkpoints as a timeline, with its branches.
+
+Built from the service's `History` (metadata only) once per change. The person
+previews an entry by highlighting it, rewinds with Enter, and at a fork point
+switches between branches with left/right. The pane never calls the service:
+it posts messages and the app sets ``history``.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from typing import ClassVar
+
+from rich.text import Text
+from textual import events, on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.message import Message
+from textual.reactive import reactive
+from textual.widget import Widget
+from textual.widgets import Button, OptionList, Static
+from textual.widgets.option_list import Option
+
+from chat_app.core.events import CheckpointInfo, History
+from chat_app.safe_text import one_line
+
+LABELLED_KINDS = frozenset({"user", "assistant", "rewind"})
+_ROOT = ""  # the virtual parent of every root checkpoint
+_ENTRY = "cp:"
+_FORK = "fork:"
+_MAX_INDENT = 3
+
+
+@dataclass(frozen=True)
+class TimelineRow:
+    """One line of the timeline: an entry, or a fork's "branch k of n"."""
+
+    option_id: str
+    checkpoint_id: str  # the entry, or the fork point ("" for the roots)
+    text: Text
+    is_fork: bool = False
+    current: bool = False
+    depth: int = 0
+
+
+class BranchTree:
+    """The checkpoint tree from ``parent_id`` links, reduced to what has entries.
+
+    Intermediate (unlabelled) checkpoints are walked through; a fork is a
+    checkpoint with more than one child subtree holding a labelled entry.
+    """
+
+    def __init__(self, history: History) -> None:
+        self.history = history
+        self.by_id: dict[str, CheckpointInfo] = {c.id: c for c in history.checkpoints}
+        kids: dict[str, list[str]] = {}
+        for c in history.checkpoints:
+            parent = c.parent_id if c.parent_id in self.by_id else _ROOT
+            kids.setdefault(parent or _ROOT, []).append(c.id)
+        for ids in kids.values():
+            ids.sort(key=lambda i: (self.by_id[i].created_at, i))
+        # Breadth-first from the roots puts parents before children whatever the
+        # listing order; walking it backwards fills subtree facts bottom-up
+        # without recursion (a 3,000-step chain would overflow the stack).
+        order: list[str] = []
+        queue = deque(kids.get(_ROOT, []))
+        while queue:
+            node = queue.popleft()
+            order.append(node)
+            queue.extend(kids.get(node, []))
+        live: set[str] = set()
+        newest: dict[str, float] = {}
+        for node in reversed(order):
+            cp = self.by_id[node]
+            newest[node] = max(newest.get(node, cp.created_at), cp.created_at)
+            parent = cp.parent_id if cp.parent_id in self.by_id else _ROOT
+            parent = parent or _ROOT
+            newest[parent] = max(newest.get(parent, newest[node]), newest[node])
+            if cp.kind in LABELLED_KINDS or node in live:
+                live.update((node, parent))
+        self.newest = newest
+        self.branches: dict[str, list[str]] = {
+            node: live_kids
+            for node, ids in kids.items()
+            if (live_kids := [i for i in ids if i in live])
+        }
+
+    def is_fork(self, node: str) -> bool:
+        return len(self.branches.get(node, ())) > 1
+
+    def default_choice(self, node: str) -> int:
+        """The current branch where it passes here, else the newest subtree."""
+        options = self.branches[node]
+        for i, child in enumerate(options):
+            if child in self.history.branch_ids:
+                return i
+        return max(range(len(options)), key=lambda i: self.newest.get(options[i], 0.0))
+
+    def path(self, choices: dict[str, int]) -> list[str]:
+        """Checkpoint ids from a root down, following ``choices`` at forks."""
+        out: list[str] = []
+        node = _ROOT
+        seen: set[str] = set()
+        while (options := self.branches.get(node)) and node not in seen:
+            seen.add(node)
+            index = choices.get(node, -1) if len(options) > 1 else 0
+            if not 0 <= index < len(options):
+                index = self.default_choice(node)
+            node = options[index]
+            out.append(node)
+        return out
+
+
+def _shown(tree: BranchTree, path: list[str], i: int) -> bool:
+    cp = tree.by_id[path[i]]
+    if cp.kind not in LABELLED_KINDS:
+        return False
+    # An input checkpoint whose message went down another branch (a rewind to
+    # before it, an edit) is not part of this path's conversation; the
+    # service's branch_timeline applies the same rule.
+    nxt = tree.by_id[path[i + 1]] if i + 1 < len(path) else None
+    return not (cp.kind == "user" and nxt is not None and nxt.source in ("input", "update"))
+
+
+class TimelineList(OptionList):
+    """An OptionList where a click only highlights (previews) an entry.
+
+    OptionList selects on click; here selecting means rewinding, which must
+    take a deliberate Enter or button press. A click on a fork row switches
+    to its next branch.
+    """
+
+    async def _on_click(self, event: events.Click) -> None:
+        event.prevent_default()
+        index = event.style.meta.get("option")
+        if not isinstance(index, int) or self.get_option_at_index(index).disabled:
+            return
+        self.highlighted = index
+        option_id = self.get_option_at_index(index).id or ""
+        if option_id.startswith(_FORK):
+            self.action_select()
+
+
+class HistoryPane(Widget):
+    """The checkpoints of one thread; the app sets ``history``."""
+
+    DEFAULT_CSS = """
+    HistoryPane {
+        height: 1fr;
+        width: 1fr;
+        layout: vertical;
+    }
+    HistoryPane #history-summary {
+        height: 1;
+        padding: 0 1;
+        color: $text-muted;
+    }
+    HistoryPane #history-empty {
+        padding: 1 1;
+        color: $text-muted;
+    }
+    HistoryPane #history-timeline {
+        height: 1fr;
+        width: 1fr;
+        border: none;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
+    }
+    HistoryPane #history-actions {
+        height: auto;
+        padding: 0 1;
+    }
+    HistoryPane #history-actions Button {
+        margin-right: 1;
+        min-width: 0;
+        width: auto;
+    }
+    """
+
+    # Priority: OptionList (a ScrollView) binds left/right to horizontal scrolling.
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("left", "switch_branch(-1)", "Prev branch", priority=True),
+        Binding("right", "switch_branch(1)", "Next branch", priority=True),
+        Binding("b", "back_to_latest", "Latest"),
+    ]
+
+    history: reactive[History | None] = reactive[History | None](None, init=False)
+
+    class CheckpointPreviewed(Message):
+        """Sent when the person highlights an entry: show the thread as it was there."""
+
+        def __init__(self, checkpoint_id: str, thread_id: str = "") -> None:
+            super().__init__()
+            self.checkpoint_id = checkpoint_id
+            self.thread_id = thread_id
+
+    class RewindRequested(Message):
+        """Sent when the person asks to continue from an entry (Enter, "Rewind here")."""
+
+        def __init__(self, checkpoint_id: str, thread_id: str = "") -> None:
+            super().__init__()
+            self.checkpoint_id = checkpoint_id
+            self.thread_id = thread_id
+
+    class BackToLatestRequested(Message):
+        """Sent when the person asks to leave the preview and return to the latest."""
+
+    def __init__(
+        self,
+        *,
+        tz: tzinfo | None = None,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        """``tz``: the zone for entry times; None is the local zone (pass UTC in tests)."""
+        super().__init__(name=name, id=id, classes=classes)
+        self._tz = tz
+        self._tree: BranchTree | None = None
+        self._choices: dict[str, int] = {}
+        self.rows: list[TimelineRow] = []
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="history-summary", markup=False)
+        yield Static(
+            "No history yet: send a message and each step appears here.",
+            id="history-empty",
+            markup=False,
+        )
+        yield TimelineList(id="history-timeline", markup=False)
+        with Horizontal(id="history-actions"):
+            yield Button("Rewind here", id="history-rewind", compact=True, disabled=True)
+            yield Button("Back to latest", id="history-latest", compact=True)
+
+    def on_mount(self) -> None:
+        self._rebuild()
+
+    def watch_history(self) -> None:
+        if self.is_mounted:
+            self._rebuild()
+
+    # -- building ---------------------------------------------------------------
+
+    def _time(self, created_at: float) -> str:
+        try:
+            return datetime.fromtimestamp(created_at, self._tz).strftime("%H:%M")
+        except (OverflowError, OSError, ValueError):
+            return "--:--"
+
+    def _rows(self, tree: BranchTree) -> list[TimelineRow]:
+        path = tree.path(self._choices)
+        branch_ids = tree.history.branch_ids
+        rows: list[TimelineRow] = []
+        last_current: int | None = None
+        depth = 0
+
+        index_of = {node: i for i, node in enumerate(path)}
+
+        def fork_row(node: str) -> None:
+            nonlocal depth
+            options = tree.branches[node]
+            chosen = path[index_of[node] + 1] if node else path[0]
+            current = chosen in branch_ids
+            text = Text("  " * min(depth, _MAX_INDENT))
+            text.append(f"⑂ branch {options.index(chosen) + 1} of {len(options)}", style="bold")
+            text.append(" · current" if current else "", style="dim")
+            text.append("  ←/→", style="dim")
+            rows.append(TimelineRow(_FORK + node, node, text, True, current, depth))
+            depth += 1
+
+        if tree.is_fork(_ROOT):
+            fork_row(_ROOT)
+        for i, node in enumerate(path):
+            cp = tree.by_id[node]
+            fork_here = tree.is_fork(node)
+            if fork_here and cp.kind == "user":
+                fork_row(node)
+            if _shown(tree, path, i):
+                nxt = path[i + 1] if i + 1 < len(path) else None
+                current = node in branch_ids and (
+                    cp.kind != "user" or nxt is None or nxt in branch_ids
+                )
+                if current:
+                    last_current = len(rows)
+                rows.append(self._entry(cp, depth, current))
+            if fork_here and cp.kind != "user":
+                fork_row(node)
+        if last_current is not None:
+            row = rows[last_current]
+            cp = tree.by_id[row.checkpoint_id]
+            rows[last_current] = self._entry(cp, row.depth, current=True, latest=True)
+        return rows
+
+    def _entry(
+        self, cp: CheckpointInfo, depth: int, current: bool, latest: bool = False
+    ) -> TimelineRow:
+        indent = "  " * min(depth, _MAX_INDENT)
+        marker = "◆ " if latest else "● " if current else "○ "
+        text = Text(indent)
+        text.append(marker, style="bold" if current else "dim")
+        text.append(f"{cp.step:>3} {self._time(cp.created_at)} ", style="dim")
+        summary = one_line(cp.summary or cp.kind, 120)
+        text.append(summary, style="bold" if latest else "" if current else "dim")
+        # Its own line: at the end of a long summary it would be cut off.
+        if cp.profile_updated:
+            text.append("\n" + indent + " " * 12 + "· profile updated", style="italic dim")
+        return TimelineRow(_ENTRY + cp.id, cp.id, text, current=current, depth=depth)
+
+    def _rebuild(self) -> None:
+        history = self.history
+        self._tree = BranchTree(history) if history is not None else None
+        # A new listing means the head moved (a reply, a rewind): show the
+        # current branch again rather than a stale choice.
+        self._choices = {}
+        self._render_rows(focus_id=None)
+
+    def _render_rows(self, focus_id: str | None) -> None:
+        tree = self._tree
+        self.rows = self._rows(tree) if tree is not None else []
+        timeline = self.query_one(TimelineList)
+        timeline.set_options(Option(r.text, id=r.option_id) for r in self.rows)
+        entries = sum(1 for r in self.rows if not r.is_fork)
+        forks = sum(1 for r in self.rows if r.is_fork)
+        self.query_one("#history-empty").display = not self.rows
+        timeline.display = bool(self.rows)
+        summary = f"{entries} {'entry' if entries == 1 else 'entries'}" if self.rows else ""
+        if forks:
+            summary += f" · {forks} fork{'s' if forks > 1 else ''}"
+        if any(not r.current for r in self.rows if not r.is_fork):
+            summary += " · viewing another branch"
+        self.query_one("#history-summary", Static).update(Text(summary))
+        self.refresh_bindings()
+        if focus_id is None:
+            focus_id = next(
+                (r.option_id for r in reversed(self.rows) if r.current and not r.is_fork), None
+            )
+        target = next((i for i, r in enumerate(self.rows) if r.option_id == focus_id), None)
+        if target is None and self.rows:
+            target = len(self.rows) - 1
+        # Moving the highlight ourselves is not the person previewing.
+        with timeline.prevent(OptionList.OptionHighlighted):
+            timeline.highlighted = target
+        self._update_buttons()
+
+    # -- reacting ---------------------------------------------------------------
+
+    def _highlighted_row(self) -> TimelineRow | None:
+        index = self.query_one(TimelineList).highlighted
+        if index is None or not 0 <= index < len(self.rows):
+            return None
+        return self.rows[index]
+
+    def _history_thread(self) -> str:
+        return self.history.thread_id if self.history is not None else ""
+
+    def _update_buttons(self) -> None:
+        row = self._highlighted_row()
+        self.query_one("#history-rewind", Button).disabled = row is None or row.is_fork
+
+    @on(OptionList.OptionHighlighted, "#history-timeline")
+    def _highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        event.stop()
+        self._update_buttons()
+        row = self._highlighted_row()
+        if row is not None and not row.is_fork:
+            self.post_message(self.CheckpointPreviewed(row.checkpoint_id, self._history_thread()))
+
+    @on(OptionList.OptionSelected, "#history-timeline")
+    def _selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        row = self._highlighted_row()
+        if row is None:
+            return
+        if row.is_fork:
+            self._switch(row, 1)
+        else:
+            self.post_message(self.RewindRequested(row.checkpoint_id, self._history_thread()))
+
+    @on(Button.Pressed, "#history-rewind")
+    def _rewind_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        row = self._highlighted_row()
+        if row is not None and not row.is_fork:
+            self.post_message(self.RewindRequested(row.checkpoint_id, self._history_thread()))
+        # Keep the keyboard on the timeline, where the next choice is made.
+        self.query_one(TimelineList).focus()
+
+    @on(Button.Pressed, "#history-latest")
+    def _latest_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_back_to_latest()
+        self.query_one(TimelineList).focus()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # Hide the branch keys from the footer where there is no fork.
+        if action == "switch_branch":
+            return any(r.is_fork for r in self.rows)
+        return True
+
+    def action_back_to_latest(self) -> None:
+        self._choices = {}
+        self._render_rows(focus_id=None)
+        self.post_message(self.BackToLatestRequested())
+
+    def action_switch_branch(self, delta: int) -> None:
+        """Switch the fork at or above the highlighted row (the first fork if none)."""
+        index = self.query_one(TimelineList).highlighted
+        forks = [i for i, r in enumerate(self.rows) if r.is_fork]
+        if not forks:
+            return
+        above = [i for i in forks if index is not None and i <= index]
+        self._switch(self.rows[above[-1] if above else forks[0]], delta)
+
+    def _switch(self, fork: TimelineRow, delta: int) -> None:
+        tree = self._tree
+        if tree is None or not tree.is_fork(fork.checkpoint_id):
+            return
+        node = fork.checkpoint_id
+        path = tree.path(self._choices)
+        options = tree.branches[node]
+        after = path[path.index(node) + 1] if node else path[0]
+        self._choices[node] = (options.index(after) + delta) % len(options)
+        self._render_rows(focus_id=fork.option_id)

@@ -1,0 +1,288 @@
+"""The finished messages of a thread, drawn with the line API.
+
+Only the newest messages are rendered when a thread opens; older ones are
+rendered in batches when the person scrolls up (``load_older``). Each message
+is rendered once per width (Rich Markdown, no hyperlinks: a link shows its
+real target and is never clickable) and cached as Strips, and Textual asks
+``render_line`` only for the lines on screen. One ``Markdown`` widget per
+message would take ~16 s for 1,000 messages.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import ClassVar
+
+from rich.console import Group, RenderableType
+from rich.markdown import Markdown as RichMarkdown
+from rich.padding import Padding
+from rich.text import Text
+from textual import events
+from textual.binding import Binding, BindingType
+from textual.geometry import Size
+from textual.message import Message
+from textual.strip import Strip
+from textual.widget import Widget
+
+from chat_app.core.events import ChatMessage
+from chat_app.safe_text import to_display
+
+CODE_BLOCK = re.compile(r"```[^\n]*\n(.*?)(?:```|\Z)", re.S)
+
+
+def code_blocks(text: str) -> list[str]:
+    """The fenced code blocks of a Markdown text, in order."""
+    return [m.group(1).rstrip("\n") for m in CODE_BLOCK.finditer(text)]
+
+
+class MessageLines(Widget, can_focus=True):
+    """Parents call ``set_messages``/``append``; it posts what the person asked for."""
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "message-lines--user",
+        "message-lines--assistant",
+        "message-lines--stopped",
+        "message-lines--selected",
+    }
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up", "select(-1)", "Previous message", show=False),
+        Binding("down", "select(1)", "Next message", show=False),
+        Binding("e", "edit", "Edit & resend"),
+        Binding("c", "copy", "Copy message"),
+        Binding("y", "copy_code", "Copy code"),
+    ]
+
+    # Render at least this many screens of lines when opening or scrolling up.
+    SCREENS_AHEAD = 2
+
+    class EditRequested(Message):
+        """Sent when the person asked to edit and resend one of their messages."""
+
+        def __init__(self, message: ChatMessage) -> None:
+            super().__init__()
+            self.message = message
+
+    class CopyRequested(Message):
+        """Sent when the person asked to copy text (a message or a code block)."""
+
+        def __init__(self, text: str, what: str) -> None:
+            super().__init__()
+            self.text = text
+            self.what = what
+
+    class SelectionMoved(Message):
+        """Sent when the selected message changed (the parent scrolls to it)."""
+
+        def __init__(self, line: int) -> None:
+            super().__init__()
+            self.line = line
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.messages: list[ChatMessage] = []
+        self.read_only = False
+        self.selected: int | None = None
+        self._start = 0  # index of the oldest rendered message
+        self._width = 0
+        self._blocks: list[list[Strip]] = []  # rendered messages[_start:]
+        self._cache: dict[tuple[str, int, str, int], list[Strip]] = {}
+
+    # -- data ---------------------------------------------------------------------
+
+    def set_messages(self, messages: list[ChatMessage], *, read_only: bool = False) -> None:
+        self.messages = list(messages)
+        self.read_only = read_only
+        self.selected = None
+        self._start = len(self.messages)
+        self._blocks = []
+        if self._width:
+            self._fill_initial()
+        self.refresh(layout=True)
+
+    def append(self, message: ChatMessage) -> None:
+        self.messages.append(message)
+        if self._width:
+            self._blocks.append(self._render_message(message))
+        self.refresh(layout=True)
+
+    @property
+    def has_older(self) -> bool:
+        return self._start > 0
+
+    @property
+    def line_count(self) -> int:
+        return sum(len(b) for b in self._blocks)
+
+    def load_older(self) -> int:
+        """Render the next batch of older messages; the number of lines added."""
+        if not self._start or not self._width:
+            return 0
+        before = self.line_count
+        self._render_back(self._screen_lines() * self.SCREENS_AHEAD)
+        self.refresh(layout=True)
+        return self.line_count - before
+
+    def load_all_from(self, index: int) -> int:
+        """Render everything from message ``index`` on; the number of lines added."""
+        before = self.line_count
+        self._render_from(index)
+        self.refresh(layout=True)
+        return self.line_count - before
+
+    def _render_from(self, index: int) -> None:
+        while self._start > index and self._width:
+            self._start -= 1
+            self._blocks.insert(0, self._render_message(self.messages[self._start]))
+
+    def line_of(self, index: int) -> int:
+        """First line of message ``index`` (rendering older messages if needed)."""
+        self.load_all_from(index)
+        return sum(len(b) for b in self._blocks[: index - self._start])
+
+    # -- rendering ----------------------------------------------------------------
+
+    def _screen_lines(self) -> int:
+        return max(10, self.app.size.height)
+
+    def _fill_initial(self) -> None:
+        self._start = len(self.messages)
+        self._blocks = []
+        self._render_back(self._screen_lines() * self.SCREENS_AHEAD)
+
+    def _render_back(self, lines_wanted: int) -> None:
+        added = 0
+        while self._start > 0 and added < lines_wanted:
+            self._start -= 1
+            block = self._render_message(self.messages[self._start])
+            self._blocks.insert(0, block)
+            added += len(block)
+
+    def _renderable(self, m: ChatMessage) -> RenderableType:
+        role_style = self.get_component_rich_style(f"message-lines--{m.role}", partial=True)
+        header = Text("you" if m.role == "user" else "assistant", style=role_style)
+        if m.status == "stopped":
+            header.append(" (stopped)", self.get_component_rich_style("message-lines--stopped"))
+        text = to_display(m.text)
+        # Untrusted text: a Text object, or Markdown (which has no markup syntax).
+        body: RenderableType
+        if m.role == "user":
+            body = Text(text)
+        else:
+            body = RichMarkdown(text, code_theme="monokai", hyperlinks=False)
+        return Padding(Group(header, body), (0, 1, 1, 1))
+
+    def _render_message(self, m: ChatMessage) -> list[Strip]:
+        key = (m.id, len(m.text), m.status, self._width)
+        cached = self._cache.get(key)
+        if cached is not None and m.id:
+            return cached
+        console = self.app.console
+        options = console.options.update_width(self._width)
+        lines = console.render_lines(self._renderable(m), options, pad=True)
+        strips = [Strip(line, self._width) for line in lines]
+        if m.id:
+            self._cache[key] = strips
+        return strips
+
+    def _ensure_width(self, width: int) -> None:
+        if width == self._width or width <= 0:
+            return
+        had_blocks = bool(self._blocks)
+        start_index = self._start
+        self._width = width
+        self._cache.clear()
+        if had_blocks:
+            # Same messages as before, re-rendered at the new width.
+            self._start = len(self.messages)
+            self._blocks = []
+            self._render_from(start_index)
+        else:
+            self._fill_initial()
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        self._ensure_width(width)
+        return self.line_count
+
+    def render_line(self, y: int) -> Strip:
+        index = self._start
+        for block in self._blocks:
+            if y < len(block):
+                strip = block[y]
+                if self.selected == index:
+                    style = self.get_component_rich_style("message-lines--selected")
+                    strip = strip.apply_style(style)
+                return strip.crop_extend(0, self.size.width, None)
+            y -= len(block)
+            index += 1
+        return Strip.blank(self.size.width)
+
+    # -- selection ----------------------------------------------------------------
+
+    def _index_at(self, y: int) -> int | None:
+        index = self._start
+        for block in self._blocks:
+            if y < len(block):
+                return index
+            y -= len(block)
+            index += 1
+        return None
+
+    def on_click(self, event: events.Click) -> None:
+        offset = event.get_content_offset(self)
+        if offset is not None and (index := self._index_at(offset.y)) is not None:
+            self._select(index)
+
+    def _select(self, index: int) -> None:
+        self.selected = index
+        self.refresh()
+        self.post_message(self.SelectionMoved(self.line_of(index)))
+
+    def action_select(self, step: int) -> None:
+        if not self.messages:
+            return
+        if self.selected is None:
+            index = len(self.messages) - 1
+        else:
+            index = min(len(self.messages) - 1, max(0, self.selected + step))
+        self._select(index)
+
+    def select_message(self, message_id: str) -> bool:
+        for i, m in enumerate(self.messages):
+            if m.id == message_id:
+                self._select(i)
+                return True
+        return False
+
+    @property
+    def selected_message(self) -> ChatMessage | None:
+        if self.selected is None or self.selected >= len(self.messages):
+            return None
+        return self.messages[self.selected]
+
+    def _target(self) -> ChatMessage | None:
+        if (m := self.selected_message) is not None:
+            return m
+        return next((m for m in reversed(self.messages) if m.role == "assistant"), None)
+
+    def action_edit(self) -> None:
+        m = self.selected_message
+        if m is None or m.role != "user":
+            self.notify("Select one of your messages (↑/↓) to edit it.", severity="warning")
+            return
+        if self.read_only:
+            self.notify("This is a preview; rewind first to edit here.", severity="warning")
+            return
+        self.post_message(self.EditRequested(m))
+
+    def action_copy(self) -> None:
+        if (m := self._target()) is not None:
+            self.post_message(self.CopyRequested(m.text, "message"))
+
+    def action_copy_code(self) -> None:
+        m = self._target()
+        blocks = code_blocks(m.text) if m is not None else []
+        if not blocks:
+            self.notify("No code block in that message.", severity="warning")
+            return
+        self.post_message(self.CopyRequested(blocks[-1], "code block"))

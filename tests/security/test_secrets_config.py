@@ -1,0 +1,278 @@
+"""Secrets never reach disk or output; files are private; bad config is one clear line."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from chat_app.config import load_settings
+from chat_app.core.events import ReplyFailed
+from chat_app.core.service import ChatService
+from tests.fake_openai import FakeOpenAI
+from tests.security.conftest import CLI, REPO, cli_env, one_error_line, run_cli
+
+SENTINEL = "sk-SENTINEL-7f3a9c1e5b2d4f6a8c0e"
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI() as server:
+        yield server
+
+
+def scan(paths: list[Path], *texts: str) -> list[str]:
+    """Every file under ``paths`` and every text that contains the sentinel."""
+    hits = []
+    needle = SENTINEL.encode()
+    for root in paths:
+        files = [root] if root.is_file() else [p for p in root.rglob("*") if p.is_file()]
+        for f in files:
+            if needle in f.read_bytes():
+                hits.append(str(f))
+    hits += [f"text {i}" for i, t in enumerate(texts) if SENTINEL in t]
+    return hits
+
+
+def test_sentinel_key_never_written_or_printed(
+    tmp_path: Path,
+    fake: FakeOpenAI,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level("DEBUG")
+    data_dir = tmp_path / "data"
+    settings = load_settings(
+        None,
+        env={"OPENAI_API_KEY": SENTINEL, "OPENAI_BASE_URL": fake.base_url},
+        overrides={
+            "storage": {"data_dir": str(data_dir)},
+            "model": {"name": "openai:fake", "max_attempts": 2, "backoff_initial_s": 0.01},
+        },
+        use_user_config=False,
+    )
+    assert SENTINEL not in repr(settings) and SENTINEL not in json.dumps(settings.public_dict())
+    svc = ChatService(settings, sleep=lambda s: None)
+    tid = svc.create_thread("t").id
+    outcomes = []
+    fake.ok("fine")
+    fake.status(401, {"error": {"message": f"Incorrect API key provided: {SENTINEL}", "type": "x"}})
+    fake.status(500, times=2)
+    fake.drop_after(1, "cut short here", times=2)
+    fake.eof_without_finish(1, "no finish here", times=2)
+    for text in ["hello", "again", "third", "fourth", "fifth"]:
+        failed = [ev for ev in svc.send(tid, text) if isinstance(ev, ReplyFailed)]
+        outcomes += [ev.reason for ev in failed]
+        if any(ev.can_retry for ev in failed):
+            svc.discard(tid)
+    # Replies and profile extractions share the scripted faults: at least
+    # the 500, the dropped stream and the unfinished stream reach a reply.
+    assert len(outcomes) >= 3, outcomes
+    assert any(r.behaviour == "status" for r in fake.requests)
+    assert any(r.authorization == f"Bearer {SENTINEL}" for r in fake.requests)
+    export = tmp_path / "export.json"
+    export.write_text(svc.export_thread(tid, "json"))
+    (tmp_path / "export.md").write_text(svc.export_thread(tid, "md"))
+    svc.delete_thread(svc.create_thread("x").id)
+    svc.close()
+    out = capsys.readouterr()
+    logs = "\n".join(r.getMessage() for r in caplog.records)
+    assert scan([data_dir, export, tmp_path / "export.md"], out.out, out.err, logs, *outcomes) == []
+
+
+def test_sentinel_not_in_files_after_cli_failure_and_crash(
+    tmp_path: Path, fake: FakeOpenAI
+) -> None:
+    data_dir = tmp_path / "data"
+    env = cli_env(
+        data_dir,
+        OPENAI_API_KEY=SENTINEL,
+        OPENAI_BASE_URL=fake.base_url,
+        CHAT_APP_MODEL="openai:fake",
+        CHAT_APP_MODEL_MAX_ATTEMPTS="1",
+    )
+    fake.status(401, {"error": {"message": f"Incorrect API key provided: {SENTINEL}"}})
+    failed = subprocess.run(
+        [*CLI, "send", "--new", "hi"], capture_output=True, text=True, env=env, cwd=REPO, timeout=60
+    )
+    assert failed.returncode == 1
+    assert "reply failed" in failed.stderr
+    # A crash mid-reply: SIGKILL while the server stalls after the first token.
+    fake.stall_after(1, 20, "partial reply text")
+    proc = subprocess.Popen(
+        [*CLI, "send", "--new", "crash me"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        cwd=REPO,
+    )
+    try:
+        assert fake.wait_for_requests(2, timeout=30)
+        time.sleep(0.3)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        out, err = proc.communicate(timeout=10)
+    assert any(r.authorization == f"Bearer {SENTINEL}" for r in fake.requests)
+    texts = [
+        failed.stdout,
+        failed.stderr,
+        out.decode(errors="replace"),
+        err.decode(errors="replace"),
+    ]
+    assert scan([data_dir], *texts) == []
+
+
+def test_config_command_shows_no_key_and_key_file_must_be_private(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    shown = run_cli(data_dir, "config", OPENAI_API_KEY=SENTINEL)
+    assert shown.returncode == 0
+    assert SENTINEL not in shown.stdout + shown.stderr
+    assert json.loads(shown.stdout)["model"]["api_key"] == "(set)"
+
+    key = tmp_path / "key"
+    key.write_text(SENTINEL)
+    key.chmod(0o644)
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[model]\napi_key_file = "{key}"\n')
+    bad = run_cli(data_dir, "--config", str(cfg), "config")
+    assert bad.returncode == 78
+    line = one_error_line(bad)
+    assert "readable by others" in line and "chmod 600" in line
+    assert SENTINEL not in bad.stdout + bad.stderr
+    key.chmod(0o600)
+    ok = run_cli(data_dir, "--config", str(cfg), "config")
+    assert ok.returncode == 0 and SENTINEL not in ok.stdout + ok.stderr
+    assert json.loads(ok.stdout)["model"]["api_key"] == "(set)"
+
+
+def test_files_are_private_with_umask_022(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        data_dir = tmp_path / "fresh" / "data"
+        settings = load_settings(
+            None, env={}, overrides={"storage": {"data_dir": str(data_dir)}}, use_user_config=False
+        )
+        svc = ChatService(settings)
+        tid = svc.create_thread("t").id
+        list(svc.send(tid, "hello"))
+        # While the connections are open the -wal and -shm files exist.
+        names = {p.name for p in data_dir.iterdir()}
+        assert {"chat.db", "chat.db-wal", "chat.db-shm"} <= names
+        assert data_dir.stat().st_mode & 0o777 == 0o700
+        for p in data_dir.rglob("*"):
+            mode = p.stat().st_mode & 0o777
+            assert mode & 0o077 == 0, (p, oct(mode))
+        svc.close()
+    finally:
+        os.umask(old)
+
+
+BROKEN_CONFIGS = {
+    "missing equals": ('[model]\nname "offline"\n', ":2:"),
+    "unterminated string": ('[model]\nname = "offline\n', ":2:"),
+    "duplicate key": ('[model]\nname = "offline"\nname = "offline"\n', ":3:"),
+    "duplicate table": ("[model]\n[model]\n", ":2:"),
+    "nul": ('[model]\nname = "off\x00line"\n', ":2:"),
+    "bad utf8 byte": (b"[model]\nname = '\xff'\n", "not valid UTF-8"),
+    "wrong type": (
+        '[model]\nmax_attempts = "many"\n',
+        "model.max_attempts: expected a whole number",
+    ),
+    "wrong type bool": ("[ui]\nshow_sidebar = 3\n", "ui.show_sidebar: expected true or false"),
+    "table not section": ('model = "x"\n', "[model] must be a table"),
+}
+# Checked after parsing: the line names the key instead of the file position.
+BAD_VALUES = {
+    "unknown model": ('[model]\nname = "gpt-5"\n', "model.name: unknown model"),
+    "bad base_url": ('[model]\nname = "openai:x"\nbase_url = "file:///x"\n', "model.base_url"),
+    "negative attempts": ("[model]\nmax_attempts = 0\n", "model.max_attempts"),
+    "bad user id": ('[user]\nid = "../../etc"\n', "user.id"),
+}
+
+
+@pytest.mark.parametrize("name", [*BROKEN_CONFIGS, *BAD_VALUES])
+def test_broken_config_is_one_line_exit_78(tmp_path: Path, name: str) -> None:
+    body, expected = BROKEN_CONFIGS.get(name) or BAD_VALUES[name]
+    cfg = tmp_path / "bad.toml"
+    if isinstance(body, bytes):
+        cfg.write_bytes(body)
+    else:
+        cfg.write_text(body)
+    proc = run_cli(tmp_path / "data", "--config", str(cfg), "config", OPENAI_API_KEY=SENTINEL)
+    assert proc.returncode == 78, proc.stderr
+    line = one_error_line(proc)
+    prefix = "chat-app: config error: " + (str(cfg) if name in BROKEN_CONFIGS else "")
+    assert line.startswith(prefix), line
+    assert expected in line, line
+    assert SENTINEL not in proc.stdout + proc.stderr
+    assert not (tmp_path / "data").exists()  # no data touched
+
+
+def test_config_bom_unknown_key_and_directory(tmp_path: Path) -> None:
+    cfg = tmp_path / "bom.toml"
+    cfg.write_bytes(b'\xef\xbb\xbf[model]\nname = "offline"\ncolour = "red"\n[nope]\n')
+    proc = run_cli(tmp_path / "data", "--config", str(cfg), "config")
+    assert proc.returncode == 0
+    assert "unknown key model.colour ignored" in proc.stderr
+    assert "unknown section [nope] ignored" in proc.stderr
+    # A directory where the file should be (chmod 000 cannot be tested as root).
+    proc = run_cli(tmp_path / "data", "--config", str(tmp_path), "config")
+    assert proc.returncode == 78 and "is a directory" in one_error_line(proc)
+
+
+def test_unreachable_services_are_one_line(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    proc = run_cli(
+        data_dir,
+        "send",
+        "--new",
+        "hello",
+        OPENAI_API_KEY=SENTINEL,
+        CHAT_APP_MODEL="openai:fake",
+        OPENAI_BASE_URL="http://127.0.0.1:9/v1",
+        CHAT_APP_MODEL_MAX_ATTEMPTS="1",
+        CHAT_APP_MODEL_CONNECT_TIMEOUT_S="2",
+    )
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr and SENTINEL not in proc.stderr
+    failures = [ln for ln in proc.stderr.splitlines() if ln.startswith("chat-app:")]
+    assert len(failures) == 1 and "reply failed" in failures[0], proc.stderr
+    redis = run_cli(
+        data_dir,
+        "threads",
+        CHAT_APP_SHORT_TERM_REDIS_URL=f"redis://:{SENTINEL}@127.0.0.1:9/0",
+    )
+    assert "Traceback" not in redis.stderr and SENTINEL not in redis.stderr + redis.stdout
+    if redis.returncode != 0:
+        assert "redis" in one_error_line(redis).lower()
+    else:  # falls back to the in-process tier, saying so at most once
+        assert len([ln for ln in redis.stderr.splitlines() if ln.strip()]) <= 1
+
+
+def test_unreachable_postgres_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pg_backend = pytest.importorskip("chat_app.core.pg_backend")
+    from chat_app.core.sqlite_backend import StorageError
+
+    monkeypatch.setattr(pg_backend, "CONNECT_TIMEOUT_S", 0.5)
+    settings = load_settings(
+        None,
+        env={},
+        overrides={
+            "storage": {
+                "data_dir": str(tmp_path / "data"),
+                "backend": "postgres",
+                "dsn": f"postgresql://u:{SENTINEL}@127.0.0.1:9/x",
+            }
+        },
+        use_user_config=False,
+    )
+    with pytest.raises(StorageError) as err:
+        ChatService(settings)
+    text = str(err.value)
+    assert "\n" not in text and "PostgreSQL" in text and SENTINEL not in text

@@ -1,0 +1,160 @@
+"""Sending, streaming, stopping, regenerating, editing and copying, as a person would."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from chat_app.core.service import ChatService
+from chat_app.ui.app import make_app
+from chat_app.ui.screens.text_prompt import TextPromptScreen
+from tests.ui.conftest import make_settings, screen_text
+
+
+async def settle(pilot) -> None:
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def send(pilot, text: str) -> None:
+    await pilot.click("#chat-input")
+    await pilot.press(*text)
+    await pilot.press("enter")
+    await settle(pilot)
+
+
+def first_line(text: str) -> str:
+    return text.strip().splitlines()[0][:30]
+
+
+async def test_send_shows_message_and_streamed_reply(app_factory, service):
+    app = app_factory()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await send(pilot, "hello there")
+        threads = service.list_threads()
+        assert len(threads) == 1
+        msgs = service.load_messages(threads[0].id)
+        assert [m.role for m in msgs] == ["user", "assistant"]
+        text = screen_text(app)
+        assert "hello there" in text
+        assert first_line(msgs[1].text) in text
+        assert app.status.state == "idle"
+        assert app.chat_input.value == ""
+
+
+async def test_empty_input_sends_nothing(app_factory, service):
+    app = app_factory()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await send(pilot, "   ")
+        assert service.list_threads() == []
+
+
+async def test_escape_stops_the_reply_and_keeps_it(tmp_path: Path):
+    settings = make_settings(tmp_path, offline_token_delay_ms=40)
+    service = ChatService(settings)
+    try:
+        app = make_app(settings, service, poll_interval_s=3600)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await settle(pilot)
+            await pilot.click("#chat-input")
+            await pilot.press(*"tell me a long story please")
+            await pilot.press("enter")
+            # Wait until some of the reply has streamed in, then stop it.
+            for _ in range(200):
+                await pilot.pause(0.02)
+                if len(app.chat.reply_text) > 3:
+                    break
+            assert app.status.state == "streaming"
+            await pilot.press("escape")
+            await settle(pilot)
+            tid = service.list_threads()[0].id
+            last = service.load_messages(tid)[-1]
+            assert last.role == "assistant" and last.status == "stopped"
+            # The header "assistant (stopped)" may be above the viewport for a long reply.
+            shown = app.chat.lines.messages[-1]
+            assert shown.role == "assistant" and shown.status == "stopped"
+            assert app.status.state in ("stopped", "idle")
+    finally:
+        service.close()
+
+
+async def test_regenerate_forks_and_adds_a_reply(app_factory, service):
+    app = app_factory()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await send(pilot, "first question")
+        tid = service.list_threads()[0].id
+        await pilot.press("ctrl+g")
+        await settle(pilot)
+        msgs = service.load_messages(tid)
+        assert [m.role for m in msgs] == ["user", "assistant"]
+        history = service.history(tid)
+        leaves = set(c.id for c in history.checkpoints) - set(history.children())
+        assert len(leaves) == 2
+
+
+async def test_edit_and_resend_forks(app_factory, service):
+    app = app_factory()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await send(pilot, "first message")
+        await send(pilot, "second message")
+        tid = service.list_threads()[0].id
+        # Select the first user message in the chat and edit it.
+        app.chat.lines.focus()
+        await pilot.pause()
+        for _ in range(4):
+            await pilot.press("up")
+        assert app.chat.lines.selected_message.text == "first message"
+        await pilot.press("e")
+        await pilot.pause()
+        assert isinstance(app.screen, TextPromptScreen)
+        await pilot.press("ctrl+a", "ctrl+k", *"edited message", "enter")
+        await settle(pilot)
+        msgs = service.load_messages(tid)
+        assert [m.text for m in msgs if m.role == "user"] == ["edited message"]
+        assert "edited message" in screen_text(app)
+        history = service.history(tid)
+        leaves = set(c.id for c in history.checkpoints) - set(history.children())
+        assert len(leaves) == 2
+
+
+async def test_copy_last_reply_and_code_block(app_factory, service, monkeypatch):
+    copied: list[str] = []
+    app = app_factory()
+    monkeypatch.setattr(app, "copy_to_clipboard", copied.append)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await send(pilot, "hi")
+        await pilot.press("ctrl+y")
+        tid = service.list_threads()[0].id
+        assert copied == [service.load_messages(tid)[-1].text]
+        # A message with a code block: the block alone is copied.
+        app.chat.lines.append(
+            app.chat.lines.messages[-1].__class__(
+                id="x", role="assistant", text="see:\n```python\nprint(1)\n```\n"
+            )
+        )
+        await pilot.press("f6")
+        assert copied[-1] == "print(1)"
+
+
+async def test_service_error_notifies_and_keeps_text(app_factory, service, monkeypatch):
+    app = app_factory()
+
+    def broken(*args, **kwargs):
+        from chat_app.core.service import ServiceError
+
+        raise ServiceError("the database is on fire")
+
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await send(pilot, "hello")
+        monkeypatch.setattr(service, "send", broken)
+        await send(pilot, "kept text")
+        assert app.chat_input.value == "kept text"
+        assert any("on fire" in n.message for n in app._notifications)
+        assert app.is_running

@@ -1,0 +1,45 @@
+"""Long threads open fast: only what is near the viewport is rendered."""
+
+from __future__ import annotations
+
+import time
+
+from tests.ui.conftest import bulk_thread, screen_text
+from tests.ui.test_chat import settle
+
+
+async def open_time(app_factory, service, n: int, tries: int = 3) -> float:
+    """The best of ``tries`` cold opens: other jobs on a shared machine add noise."""
+    tid = bulk_thread(service, n)
+    return min([await _open_once(app_factory, tid, n) for _ in range(tries)])
+
+
+async def _open_once(app_factory, tid: str, n: int) -> float:
+    app = app_factory()
+    async with app.run_test(size=(100, 30)) as pilot:
+        t0 = time.perf_counter()
+        await settle(pilot)
+        elapsed = time.perf_counter() - t0
+        assert app.current_id == tid
+        assert len(app.chat.lines.messages) == n
+        last = n // 2 - 1
+        assert f"Answer {last}." in screen_text(app)
+        # Scrolling up renders older messages in batches, keeping the view in place.
+        rendered = app.chat.lines.line_count
+        app.chat.scroll_home(animate=False)
+        await pilot.pause()
+        await pilot.pause()
+        assert app.chat.lines.line_count > rendered
+        return elapsed
+
+
+async def test_thousand_messages_open_under_300ms(app_factory, service):
+    elapsed = await open_time(app_factory, service, 1_000)
+    print(f"\n1,000-message thread open and idle in {elapsed * 1000:.0f} ms")
+    assert elapsed < 0.3
+
+
+async def test_ten_thousand_messages_open_quickly(app_factory, service):
+    elapsed = await open_time(app_factory, service, 10_000)
+    print(f"\n10,000-message thread open and idle in {elapsed * 1000:.0f} ms")
+    assert elapsed < 1.5

@@ -1,0 +1,152 @@
+"""The thread sidebar: new, filter, rename, delete, and drafts per thread."""
+
+from __future__ import annotations
+
+import time
+
+from textual.widgets import OptionList
+
+from chat_app.ui.screens.confirm import ConfirmScreen
+from chat_app.ui.screens.text_prompt import TextPromptScreen
+from chat_app.ui.widgets.thread_sidebar import ThreadSidebar
+from tests.ui.conftest import screen_text
+from tests.ui.test_chat import settle
+
+
+async def wait_for_screen(pilot, cls) -> None:
+    """Until a modal of ``cls`` is on top with its buttons mounted (slow machines)."""
+    for _ in range(200):
+        await pilot.pause()
+        if isinstance(pilot.app.screen, cls) and pilot.app.screen.query("Button"):
+            return
+    raise AssertionError(f"{cls.__name__} did not open")
+
+
+def listed(app) -> list[str]:
+    options = app.query_one("#thread-list", OptionList)
+    return [options.get_option_at_index(i).id for i in range(options.option_count)]
+
+
+async def test_ctrl_n_creates_and_opens_a_thread(app_factory, service):
+    app = app_factory()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+n")
+        await settle(pilot)
+        threads = service.list_threads()
+        assert len(threads) == 1
+        assert app.current_id == threads[0].id
+        assert listed(app) == [threads[0].id]
+        assert "(untitled)" in screen_text(app)
+
+
+async def test_filter_searches_titles_and_text(app_factory, service):
+    a = service.create_thread("Gardening")
+    b = service.create_thread("Cooking")
+    list(service.send(b.id, "how long do I boil an egg"))
+    app = app_factory()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        assert set(listed(app)) == {a.id, b.id}
+        await pilot.click("#thread-filter")
+        await pilot.press(*"garden")
+        await settle(pilot)
+        assert listed(app) == [a.id]
+        await pilot.press(*["backspace"] * 6, *"egg")
+        await settle(pilot)
+        assert listed(app) == [b.id]
+
+
+async def test_threads_newest_first_with_age(app_factory, service):
+    old = service.create_thread("Old one")
+    new = service.create_thread("New one")
+    now = time.time()
+    app = app_factory(clock=lambda: now + 3 * 60)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        assert listed(app) == [new.id, old.id]
+        assert "3m" in screen_text(app)
+
+
+async def test_rename_via_modal(app_factory, service):
+    info = service.create_thread("Before")
+    app = app_factory()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        assert app.current_id == info.id
+        await pilot.press("f2")
+        await pilot.pause()
+        assert isinstance(app.screen, TextPromptScreen)
+        await pilot.press("ctrl+a", "ctrl+k", *"After", "enter")
+        await settle(pilot)
+        assert service.get_thread(info.id).title == "After"
+        assert "After" in screen_text(app)
+
+
+async def test_delete_asks_first(app_factory, service):
+    keep = service.create_thread("Keep")
+    doomed = service.create_thread("Doomed")
+    app = app_factory()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        assert app.current_id == doomed.id
+        await pilot.press("f8")
+        await wait_for_screen(pilot, ConfirmScreen)
+        await pilot.click("#confirm-no")
+        await settle(pilot)
+        assert len(service.list_threads()) == 2
+        await pilot.press("f8")
+        await wait_for_screen(pilot, ConfirmScreen)
+        await pilot.click("#confirm-yes")
+        await settle(pilot)
+        assert [t.id for t in service.list_threads()] == [keep.id]
+        assert listed(app) == [keep.id]
+
+
+async def test_draft_survives_switching_threads(app_factory, service):
+    a = service.create_thread("A")
+    b = service.create_thread("B")
+    app = app_factory()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        assert app.current_id == b.id
+        await pilot.click("#chat-input")
+        await pilot.press(*"half-written")
+        app.sidebar.post_message(ThreadSidebar.ThreadSelected(a.id))
+        await settle(pilot)
+        assert app.current_id == a.id
+        assert app.chat_input.value == ""
+        # Pick B in the list as a person would: highlight and Enter.
+        app.query_one("#thread-list", OptionList).focus()
+        await pilot.press("home", "enter")
+        await settle(pilot)
+        assert app.current_id == b.id
+        assert app.chat_input.value == "half-written"
+
+
+async def test_poll_shows_threads_from_another_window(app_factory, service):
+    app = app_factory(poll_interval_s=0.05)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        other = service.create_thread("From elsewhere")
+        for _ in range(100):
+            await pilot.pause(0.02)
+            if other.id in listed(app):
+                break
+        assert other.id in listed(app)
+
+
+async def test_ten_thousand_threads_list_quickly(app_factory, service):
+    conn = service.index._conn if hasattr(service.index, "_conn") else None
+    start = time.perf_counter()
+    for i in range(10_000):
+        service.index.create(service.user_id, f"thread {i}")
+    del conn
+    app = app_factory()
+    async with app.run_test(size=(100, 30)) as pilot:
+        t0 = time.perf_counter()
+        await settle(pilot)
+        elapsed = time.perf_counter() - t0
+        assert len(listed(app)) == 10_000
+        print(f"10,000 threads listed in {elapsed * 1000:.0f} ms (setup {t0 - start:.1f} s)")
+        assert elapsed < 5

@@ -1,0 +1,160 @@
+"""Snapshots of the main screen, the History tab with a branch, and the Profile tab.
+
+The data is made under a fake clock (checkpoint ids and the threads table take
+their times from it) and the app gets a fixed clock and UTC for the History
+times, so the pictures do not change from run to run.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC
+from pathlib import Path
+
+import pytest
+
+from chat_app.core.service import ChatService
+from chat_app.ui.app import ChatApp, make_app
+from graphs.profile import ProfileFact
+from tests.ui.conftest import make_settings
+
+EPOCH = 1_767_268_800.0  # 2026-01-01 12:00 UTC
+SIZES = [(100, 30), (80, 24)]
+FACTS = [
+    ProfileFact(
+        "name",
+        "name",
+        "Alice",
+        "t-1",
+        "m-1",
+        "c-1",
+        "2026-01-01T12:00:05+00:00",
+        "My name is Alice",
+    ),
+    ProfileFact(
+        "likes:green tea",
+        "preference",
+        "green tea",
+        "t-1",
+        "m-1",
+        "c-1",
+        "2026-01-01T12:00:05+00:00",
+        "I like green tea",
+    ),
+    ProfileFact(
+        "city",
+        "fact",
+        "Lisbon",
+        "t-2",
+        "m-2",
+        "c-2",
+        "2026-01-01T12:03:00+00:00",
+        "I live in Lisbon",
+    ),
+]
+
+
+@contextmanager
+def fake_clock() -> Iterator[None]:
+    ticks = itertools.count()
+    real_time, real_time_ns = time.time, time.time_ns
+
+    def fake_ns() -> int:
+        return int((EPOCH + next(ticks) * 1.0) * 1e9)
+
+    # uuid6 keeps ids monotonic with a module global: ids made earlier in this
+    # process (at the real, later time) would otherwise win over the fake clock.
+    from langgraph.checkpoint.base import id as uuid6_mod
+
+    last = uuid6_mod._last_v6_timestamp
+    uuid6_mod._last_v6_timestamp = None
+    time.time_ns = fake_ns
+    time.time = lambda: fake_ns() / 1e9
+    try:
+        yield
+    finally:
+        time.time, time.time_ns = real_time, real_time_ns
+        uuid6_mod._last_v6_timestamp = last
+
+
+def build_demo(data_dir: Path) -> tuple[ChatApp, ChatService]:
+    settings = make_settings(data_dir)
+    with fake_clock():
+        service = ChatService(settings)
+        lisbon = service.create_thread("Trip to Lisbon")
+        list(service.send(lisbon.id, "Suggest three things to do in Lisbon"))
+        first_user = service.branch_timeline(lisbon.id)[-1].id
+        list(service.send(lisbon.id, "And where should I eat?"))
+        # A second branch: rewind to before the first message and ask again.
+        service.rewind(lisbon.id, first_user)
+        list(service.send(lisbon.id, "What is the weather like in Lisbon?"))
+        me = service.create_thread()
+        list(service.send(me.id, "My name is Alice and I like green tea"))
+        list(service.send(me.id, "Show me a Python hello world"))
+    app = make_app(
+        settings,
+        service,
+        clock=lambda: EPOCH + 3600,
+        poll_interval_s=3600,
+        history_tz=UTC,
+    )
+    return app, service
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Iterator[tuple[ChatApp, ChatService]]:
+    app, service = build_demo(tmp_path / "data")
+    yield app, service
+    service.close()
+
+
+async def _settle(pilot) -> None:
+    # A blinking cursor would make the picture depend on the moment it is taken.
+    for widget in pilot.app.query("Input"):
+        widget.cursor_blink = False
+    for _ in range(2):
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+    await pilot.wait_for_scheduled_animations()
+    # Scrollbars repaint a frame after the content: one more full refresh.
+    pilot.app.screen.refresh(layout=True)
+    await pilot.pause()
+    await pilot.pause()
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_main_screen(snap_compare, demo, size):
+    app, _ = demo
+    assert snap_compare(app, terminal_size=size, run_before=_settle)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_history_tab_with_branch(snap_compare, demo, size):
+    app, service = demo
+    lisbon = next(t for t in service.list_threads() if t.title == "Trip to Lisbon")
+
+    async def open_history(pilot) -> None:
+        await _settle(pilot)
+        pilot.app.open_thread(lisbon.id)
+        await _settle(pilot)
+        await pilot.press("f3")
+        await _settle(pilot)
+
+    assert snap_compare(app, terminal_size=size, run_before=open_history)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_profile_tab(snap_compare, demo, size):
+    app, _ = demo
+
+    async def open_profile(pilot) -> None:
+        await _settle(pilot)
+        # The store stamps facts with the real time: show fixed ones instead.
+        pilot.app._set_facts(FACTS)
+        await pilot.press("f4")
+        await _settle(pilot)
+
+    assert snap_compare(app, terminal_size=size, run_before=open_profile)
