@@ -810,6 +810,32 @@ class ChatService:
             self.index.set_count(thread_id, len(msgs))
             return msgs
 
+    def back_to_latest(self, thread_id: str) -> list[ChatMessage]:
+        """Undo a rewind that nothing was sent after: return to the newest other branch.
+
+        After a rewind the head is the rewind checkpoint itself; the branch
+        the person came from is the newest leaf besides it. In any other case
+        the head already is the latest conversation and nothing changes.
+        """
+        hist = self.history(thread_id)
+        by_id = {c.id: c for c in hist.checkpoints}
+        head = by_id.get(hist.head_id or "")
+        if head is None or head.kind != "rewind":
+            return self.load_messages(thread_id)
+
+        def content(cp: CheckpointInfo) -> str:
+            # A rewind checkpoint shows the conversation of the one it forked from.
+            while cp.kind == "rewind" and cp.parent_id in by_id:
+                cp = by_id[cp.parent_id]
+            return cp.id
+
+        parents = {c.parent_id for c in hist.checkpoints if c.parent_id}
+        # The latest conversation is the one extended most recently.
+        latest = max(content(c) for c in hist.checkpoints if c.id not in parents)
+        if latest == content(head):
+            return self.load_messages(thread_id)
+        return self.rewind(thread_id, latest)
+
     # -- profile ------------------------------------------------------------------
 
     def profile(self) -> list[ProfileFact]:

@@ -7,6 +7,7 @@ then touch widgets. Widgets post messages up; the app sets attributes down.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterator
 from datetime import tzinfo
@@ -19,6 +20,7 @@ from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer, Header, Input, Markdown, Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
@@ -137,36 +139,42 @@ class ChatApp(App[int]):
     def on_mount(self) -> None:
         if self.settings.ui.theme in self.available_themes:
             self.theme = self.settings.ui.theme
-        self.query_one("#recovery-banner").display = False
-        self.query_one("#preview-notice").display = False
-        self.query_one("#sidebar").display = self.settings.ui.show_sidebar
-        self.query_one("#side-panel").display = self.settings.ui.show_side_panel
-        status = self.query_one(StatusLine)
+        self.main_screen.query_one("#recovery-banner").display = False
+        self.main_screen.query_one("#preview-notice").display = False
+        self.main_screen.query_one("#sidebar").display = self.settings.ui.show_sidebar
+        self.main_screen.query_one("#side-panel").display = self.settings.ui.show_side_panel
+        status = self.main_screen.query_one(StatusLine)
         status.model_name = self.service.model_name
         status.backend = self.service.backend_name
-        self.query_one("#chat-input", Input).focus()
+        self.main_screen.query_one("#chat-input", Input).focus()
         self._start_up()
         self.set_interval(self.poll_interval_s, self.poll_threads)
         self.set_interval(0.5, self._tick_retry)
 
     @property
+    def main_screen(self) -> Screen[Any]:
+        # App.query_one searches the *active* screen: with a modal or the
+        # command palette open it would not find the main widgets.
+        return self.screen_stack[0]
+
+    @property
     def chat(self) -> ChatView:
-        return self.query_one(ChatView)
+        return self.main_screen.query_one(ChatView)
 
     @property
     def sidebar(self) -> ThreadSidebar:
-        return self.query_one(ThreadSidebar)
+        return self.main_screen.query_one(ThreadSidebar)
 
     @property
     def status(self) -> StatusLine:
-        return self.query_one(StatusLine)
+        return self.main_screen.query_one(StatusLine)
 
     @property
     def chat_input(self) -> Input:
-        return self.query_one("#chat-input", Input)
+        return self.main_screen.query_one("#chat-input", Input)
 
     def _panel(self, kind: str) -> Widget | None:
-        found = self.query(f"#{kind}")
+        found = self.main_screen.query(f"#{kind}")
         return found.first() if found else None
 
     # -- running service calls ------------------------------------------------------
@@ -183,12 +191,17 @@ class ChatApp(App[int]):
 
         def body() -> None:
             result = fn()
-            if then is not None:
-                self.call_from_thread(then, result)
+            if then is not None and self.is_running:
+                self.call_from_thread(self._deliver, then, result)
 
         return self.run_worker(
             body, thread=True, group=group, exclusive=exclusive, exit_on_error=False
         )
+
+    def _deliver(self, then: Callable[[T], object], result: T) -> None:
+        # A worker can finish while the app is shutting down: nothing to show then.
+        if self.screen_stack and self.is_running:
+            then(result)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         # The one place where worker failures become something a person can read.
@@ -198,21 +211,27 @@ class ChatApp(App[int]):
     # -- start-up and the thread list ------------------------------------------------
 
     def _start_up(self) -> None:
-        def load() -> tuple[list[ThreadInfo], list[PendingRun], list[Any]]:
+        def load() -> tuple[list[ThreadInfo], list[PendingRun], list[Any], str | None]:
             return (
                 self.service.list_threads(),
                 self.service.pending_runs(),
                 list(self.service.profile()),
+                self.service.session.get_open_thread(),
             )
 
         self.call_service(load, self._started, group="startup")
 
-    def _started(self, loaded: tuple[list[ThreadInfo], list[PendingRun], list[Any]]) -> None:
-        threads, pending, facts = loaded
+    def _started(
+        self, loaded: tuple[list[ThreadInfo], list[PendingRun], list[Any], str | None]
+    ) -> None:
+        threads, pending, facts, last_open = loaded
         self.sidebar.threads = threads
         self._set_facts(facts)
         self.pending = {p.thread_id: p for p in pending}
-        first = pending[0].thread_id if pending else (threads[0].id if threads else None)
+        # The session remembers which thread was open; an interrupted one comes first.
+        if last_open not in {t.id for t in threads}:
+            last_open = threads[0].id if threads else None
+        first = pending[0].thread_id if pending else last_open
         if first is not None:
             self.open_thread(first)
         if pending and self.settings.recovery.auto_resume:
@@ -263,13 +282,23 @@ class ChatApp(App[int]):
 
     def open_thread(self, thread_id: str, *, select_message: str | None = None) -> None:
         if self.current_id is not None and self.current_id != thread_id:
-            self.drafts[self.current_id] = self.chat_input.value
+            self._keep_draft(self.current_id, self.chat_input.value)
         if self.current_id != thread_id:
             self.chat_input.value = self.drafts.get(thread_id, "")
+            if thread_id not in self.drafts:
+                # A draft from an earlier session (kept by the short-term tier).
+                self.call_service(
+                    lambda: self.service.session.get_draft(thread_id),
+                    partial(self._restore_draft, thread_id),
+                    group="draft",
+                )
+            self.call_service(
+                lambda: self.service.session.set_open_thread(thread_id), group="session"
+            )
         self.current_id = thread_id
         self.sidebar.current_id = thread_id
         self._leave_preview_ui()
-        self.query_one(RecoveryBanner).hide()
+        self.main_screen.query_one(RecoveryBanner).hide()
 
         def load() -> tuple[ThreadInfo, list[ChatMessage], History]:
             svc = self.service
@@ -281,6 +310,22 @@ class ChatApp(App[int]):
             group="load",
             exclusive=True,
         )
+
+    def _keep_draft(self, thread_id: str, text: str) -> None:
+        self.drafts[thread_id] = text
+        self.call_service(lambda: self.service.session.set_draft(thread_id, text), group="session")
+
+    def _restore_draft(self, thread_id: str, text: str) -> None:
+        if text and self.current_id == thread_id and not self.chat_input.value:
+            self.drafts[thread_id] = text
+            self.chat_input.value = text
+
+    def on_unmount(self) -> None:
+        # Keep the unsent text for the next session (the short-term tier has a TTL).
+        # Never let a cache (or a half-torn-down screen) stop the app quitting.
+        with contextlib.suppress(Exception):
+            if self.current_id is not None:
+                self.service.session.set_draft(self.current_id, self.chat_input.value)
 
     def _thread_loaded(
         self,
@@ -298,7 +343,7 @@ class ChatApp(App[int]):
         self._set_history(history)
         run = self.pending.get(thread_id)
         if run is not None and self.reply_thread != thread_id:
-            self.query_one(RecoveryBanner).show(run.user_text, run.partial)
+            self.main_screen.query_one(RecoveryBanner).show(run.user_text, run.partial)
             self.status.state = "interrupted"
         elif self.reply_thread is None:
             self.status.state = "idle"
@@ -346,6 +391,7 @@ class ChatApp(App[int]):
         if self.current_id is None:
             self.call_service(self.service.create_thread, partial(self._created_then_send, text))
             return
+        self._keep_draft(self.current_id, "")
         self._begin_send(self.current_id, text)
 
     def _created_then_send(self, text: str, info: ThreadInfo) -> None:
@@ -460,7 +506,7 @@ class ChatApp(App[int]):
                 except ServiceError:
                     continue
 
-        self.query_one(RecoveryBanner).hide()
+        self.main_screen.query_one(RecoveryBanner).hide()
         self.start_reply(thread_ids[0], events)
 
     @on(RecoveryBanner.ResumeChosen)
@@ -672,11 +718,11 @@ class ChatApp(App[int]):
         sidebar.display = not sidebar.display
 
     def action_toggle_side_panel(self) -> None:
-        panel = self.query_one("#side-panel")
+        panel = self.main_screen.query_one("#side-panel")
         panel.display = not panel.display
 
     def _show_tab(self, tab: str) -> None:
-        panel = self.query_one("#side-panel", TabbedContent)
+        panel = self.main_screen.query_one("#side-panel", TabbedContent)
         panel.display = True
         panel.active = tab
         target = self._panel("history-pane" if tab == "tab-history" else "profile-panel")
@@ -687,7 +733,7 @@ class ChatApp(App[int]):
 
     def action_focus_threads(self) -> None:
         self.sidebar.display = True
-        self.call_after_refresh(self.query_one("#thread-list").focus)
+        self.call_after_refresh(self.main_screen.query_one("#thread-list").focus)
 
     def action_focus_history(self) -> None:
         self._show_tab("tab-history")
@@ -699,13 +745,13 @@ class ChatApp(App[int]):
 
     def _enter_preview_ui(self, checkpoint_id: str) -> None:
         self.preview_id = checkpoint_id
-        self.query_one("#preview-notice").display = True
+        self.main_screen.query_one("#preview-notice").display = True
         self.status.state = "preview"
 
     def _leave_preview_ui(self) -> None:
         if self.preview_id is not None:
             self.preview_id = None
-            self.query_one("#preview-notice").display = False
+            self.main_screen.query_one("#preview-notice").display = False
             self.status.state = "idle"
 
     def preview_checkpoint(self, checkpoint_id: str) -> None:
@@ -742,12 +788,7 @@ class ChatApp(App[int]):
         if tid is None or self.reply_thread is not None:
             return
 
-        def go() -> None:
-            history = self.service.history(tid)
-            if history.checkpoints and history.checkpoints[-1].id != history.head_id:
-                self.service.rewind(tid, history.checkpoints[-1].id)
-
-        self.call_service(go, lambda _: self.reload_thread())
+        self.call_service(lambda: self.service.back_to_latest(tid), lambda _: self.reload_thread())
 
     def _for_current(self, event: Any) -> bool:
         # The pane may name the thread its history belonged to; ignore stale ones.
