@@ -55,7 +55,7 @@ def test_regenerate_and_edit_fork_without_losing_anything(service: ChatService) 
     first_id = msgs[0].id
     for _ in service.edit_and_resend(t, first_id, "My name is Bob"):
         pass
-    assert [m.text for m in service.load_messages(t)][0] == "My name is Bob"
+    assert service.load_messages(t)[0].text == "My name is Bob"
     assert len(service.load_messages(t)) == 2
     # Three branches: the original, the regenerated one, the edited one.
     hist = service.history(t)
