@@ -324,6 +324,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (StorageError, ModelCallError, ServiceError) as exc:
         print(f"chat-app: {exc}", file=sys.stderr)
         return EX_FAIL
+    from chat_app.core.short_term import RedisTier
+
+    tier = service.short_term
+    if isinstance(tier, RedisTier) and tier.probe() == "degraded":
+        # Nothing is lost without Redis (it never holds the only copy); say so once.
+        print(
+            "chat-app: warning: Redis does not answer; session context stays in this"
+            " process until it is back",
+            file=sys.stderr,
+        )
     try:
         if args.command is None:
             from chat_app.ui.app import run_app

@@ -316,7 +316,8 @@ def _validate(s: Settings) -> None:
         raise ConfigError("user.id: use 1-64 letters, digits, '.', '_', '-' or '@'")
     if s.model.base_url and not re.match(r"^https?://", s.model.base_url):
         raise ConfigError(
-            f"model.base_url: {s.model.base_url!r} must start with http:// or https://"
+            # The value is not echoed: a URL can carry credentials.
+            "model.base_url: must start with http:// or https://"
         )
 
 
