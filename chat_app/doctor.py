@@ -9,6 +9,7 @@ The API key is never printed.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import shutil
@@ -19,10 +20,11 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
     from chat_app.config import Settings
+    from chat_app.core.maintenance import ThreadSize
 
 LOW_DISK_BYTES = 100 * 1024 * 1024
 DEFAULT_OPENAI_URL = "https://api.openai.com/v1"
@@ -106,7 +108,8 @@ def check_database(d: Doctor, db: Path, full: bool) -> sqlite3.Connection | None
     return conn
 
 
-def check_runs(d: Doctor, conn: sqlite3.Connection) -> None:
+def check_runs(d: Doctor, conn: Any) -> None:
+    """``conn``: a sqlite3 or a psycopg connection (both give tuples here)."""
     try:
         rows = conn.execute(
             "SELECT thread_id FROM app_threads WHERE run_state = 'running'"
@@ -177,6 +180,124 @@ def check_disk(d: Doctor, data_dir: Path) -> None:
         d.ok("disk", f"{human_bytes(free)} free")
 
 
+def size_table(sizes: list[ThreadSize], top: int = 10) -> list[str]:
+    """The largest threads, one per line, for under a storage line."""
+    from chat_app.core.maintenance import human_bytes
+
+    if not sizes:
+        return []
+    lines = [f"      {'thread':<36}  {'size':>9}  checkpoints"]
+    lines += [
+        f"      {s.thread_id:<36}  {human_bytes(s.bytes):>9}  {s.checkpoints}" for s in sizes[:top]
+    ]
+    if len(sizes) > top:
+        lines.append(f"      ... and {len(sizes) - top} smaller threads")
+    return lines
+
+
+def check_postgres(d: Doctor, dsn: str) -> None:
+    """Connectivity, server version, the app's tables, interrupted replies,
+    thread sizes and held thread locks; read-only (a read-only transaction)."""
+    try:
+        import psycopg
+
+        from chat_app.core import pg_maintenance as pm
+        from chat_app.core.maintenance import human_bytes
+        from chat_app.core.pg_backend import CONNECT_TIMEOUT_S, describe_dsn, one_line_error
+    except ImportError:
+        d.fail(
+            "postgres",
+            "storage.backend = 'postgres' needs the PostgreSQL extra:"
+            " pip install 'chat-app[postgres]'",
+        )
+        return
+    where = describe_dsn(dsn)
+    t0 = time.monotonic()
+    try:
+        conn = psycopg.connect(dsn, connect_timeout=CONNECT_TIMEOUT_S)
+    except psycopg.Error as exc:
+        d.fail(
+            "postgres",
+            f"cannot connect to {where} ({one_line_error(exc)});"
+            " is the server running? check storage.dsn",
+        )
+        return
+    took = time.monotonic() - t0
+    try:
+        conn.read_only = True
+        version = conn.execute("SHOW server_version").fetchone()
+        d.ok(
+            "postgres",
+            f"connected to {where} in {took * 1000:.0f} ms, server version"
+            f" {version[0] if version else '?'}",
+        )
+        present = set(pm.present_tables(conn))
+        missing = [t for t in pm.ALL_TABLES if t not in present]
+        if not present:
+            d.ok("tables", "none yet; the app creates them on first use")
+            return
+        if missing:
+            d.fail(
+                "tables",
+                f"missing {', '.join(missing)}; start chat-app once to create them"
+                " (set-up runs the migrations), or check storage.dsn's database and search_path",
+            )
+            return
+        d.ok("tables", f"all {len(pm.ALL_TABLES)} present ({', '.join(pm.ALL_TABLES)})")
+        check_runs(d, conn)
+        sizes = pm.thread_sizes(conn)
+        top = ", ".join(
+            f"{s.thread_id[:8]} {human_bytes(s.bytes)} ({s.checkpoints} checkpoints)"
+            for s in sizes[:5]
+        )
+        d.ok(
+            "storage",
+            f"{human_bytes(pm.tables_bytes(conn))} in the app's tables, {len(sizes)} threads"
+            + (f"; largest: {top}" if top else "")
+            + " (`chat-app prune --dry-run` shows what old branches could go)",
+        )
+        for line in size_table(sizes):
+            print(line, file=d.out)
+        held = conn.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+            " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        ).fetchone()
+        d.ok(
+            "locks",
+            f"{held[0] if held else 0} advisory locks held by running chat-apps; a lock"
+            " whose holder died goes with its session and never blocks",
+        )
+    except psycopg.Error as exc:
+        d.fail("postgres", f"{where}: {one_line_error(exc)}")
+    finally:
+        with contextlib.suppress(Exception):
+            conn.rollback()
+            conn.close()
+
+
+def check_redis(d: Doctor, url: str) -> None:
+    """The optional short-term tier: a WARN, not a FAIL, when it is down (the
+    app keeps working on the database alone)."""
+    try:
+        import redis
+    except ImportError:
+        d.warn("redis", "short_term.redis_url is set but the redis client is not installed")
+        return
+    safe = url.split("@")[-1] if "@" in url else url.split("://")[-1]
+    try:
+        client = redis.Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0)
+        client.ping()
+        client.close()
+    except (redis.RedisError, OSError) as exc:
+        d.warn(
+            "redis",
+            f"{safe}: not reachable ({exc}); the app works on the database alone"
+            " (short-term tier degraded) and reconnects by itself",
+        )
+        return
+    d.ok("redis", f"{safe}: reachable")
+
+
 def check_model(d: Doctor, settings: Settings) -> None:
     name = settings.model.name
     if name == "offline":
@@ -229,7 +350,11 @@ def run_doctor(
     for w in warnings:
         d.warn("config", f"{w}; remove it or check its spelling")
     d.ok("config", "loaded from " + ", ".join(settings.sources))
-    if settings.storage.backend != "sqlite":
+    if settings.storage.backend == "postgres":
+        check_postgres(d, settings.storage.dsn)
+        if settings.short_term.redis_url:
+            check_redis(d, settings.short_term.redis_url)
+    elif settings.storage.backend != "sqlite":
         d.warn("storage", f"backend {settings.storage.backend}: database checks not run here")
     else:
         data_dir = settings.data_dir

@@ -7,9 +7,7 @@ the CLI: one line per problem on stderr, no tracebacks.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import re
-import sqlite3
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -109,18 +107,18 @@ def cmd_discard(service: ChatService, thread_id: str) -> int:
 def cmd_prune(service: ChatService, args: argparse.Namespace) -> int:
     from chat_app.core import maintenance as mt
     from chat_app.core.service import ServiceError
-    from chat_app.core.sqlite_backend import SqliteBackend
 
     backend = service.backend
-    if not isinstance(backend, SqliteBackend):
-        raise ServiceError("prune works on the SQLite backend; PostgreSQL has its own VACUUM")
-    conn = backend.app_conn
+    try:
+        upkeep = mt.upkeep_for(backend)
+    except TypeError as exc:
+        raise ServiceError(str(exc)) from None
     policy = service.settings.retention
     if args.thread:
         tids = [service.get_thread(args.thread).id]
     else:
         tids = [t.id for t in service.list_threads()]
-    report = mt.PruneReport(dry_run=args.dry_run, file_bytes_before=mt.db_file_bytes(backend.path))
+    report = mt.PruneReport(dry_run=args.dry_run, file_bytes_before=upkeep.total_bytes())
     verb = "would drop" if args.dry_run else "dropped"
     for tid in tids:
         lock = backend.lock(tid)
@@ -129,11 +127,11 @@ def cmd_prune(service: ChatService, args: argparse.Namespace) -> int:
             print(f"thread {tid}: skipped (a reply is being written in another window)")
             continue
         with lock:
-            plan = mt.plan_thread(conn, tid, policy)
+            plan = mt.plan_thread(upkeep, tid, policy)
             if not plan.checkpoints:
                 continue
             if not args.dry_run:
-                mt.delete_checkpoints(conn, tid, plan.ids)
+                upkeep.delete(tid, plan.ids)
         report.threads.append(plan)
         print(
             f"thread {tid}: {verb} {plan.checkpoints} checkpoints of {plan.branches}"
@@ -146,8 +144,14 @@ def cmd_prune(service: ChatService, args: argparse.Namespace) -> int:
     if args.dry_run:
         print(total + "; nothing was changed (dry run)")
         return 0
-    mt.vacuum(conn)
-    after = mt.db_file_bytes(backend.path)
+    if not upkeep.compacts:
+        print(
+            f"{total}; tables {mt.human_bytes(report.file_bytes_before)}; no VACUUM needed on"
+            " PostgreSQL (autovacuum makes the freed space reusable)"
+        )
+        return 0
+    upkeep.compact()
+    after = upkeep.total_bytes()
     print(
         f"{total}; database {mt.human_bytes(report.file_bytes_before)}"
         f" -> {mt.human_bytes(after)} after VACUUM"
@@ -186,9 +190,13 @@ def cmd_soak(service: ChatService, args: argparse.Namespace) -> int:
             return 1
     for tid in threads:
         if service.index.get(service.user_id, tid) is None:
-            # The other instance may have created it first.
-            with contextlib.suppress(sqlite3.IntegrityError):
+            # The other instance may have created it first (sqlite3.IntegrityError,
+            # or psycopg's UniqueViolation on PostgreSQL).
+            try:
                 service.index.create(service.user_id, f"soak {tid}", thread_id=tid)
+            except Exception:
+                if service.index.get(service.user_id, tid) is None:
+                    raise
     print("READY", flush=True)
     report = service.recover(resume=True)
     for tid in report.resumed:
@@ -217,7 +225,7 @@ def add_parsers(sub: Any) -> None:
     dc = sub.add_parser("discard", help="drop a reply interrupted by a crash (kept in history)")
     dc.add_argument("thread")
     sub.add_parser("recover", help="finish or flag every reply a crash interrupted")
-    pr = sub.add_parser("prune", help="drop old abandoned branches, then VACUUM")
+    pr = sub.add_parser("prune", help="drop old abandoned branches, then VACUUM (SQLite)")
     pr.add_argument("--dry-run", action="store_true", help="only say what would go")
     pr.add_argument("--thread", metavar="ID", help="only this thread")
     dr = sub.add_parser("doctor", help="check the database, permissions, config and model")

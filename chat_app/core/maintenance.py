@@ -1,4 +1,4 @@
-"""Storage upkeep for the SQLite backend: retention (prune), VACUUM, sizes.
+"""Storage upkeep: retention (prune), VACUUM, sizes, on either backend.
 
 What prune may delete: only checkpoints of *abandoned* branches, i.e. not on
 the current branch (the parent chain of the thread's newest checkpoint), and
@@ -17,6 +17,11 @@ from ``[retention]``:
 With a checkpoint go its pending writes and its timeline note. The current
 branch is never touched, so ``load_messages`` gives exactly the same messages
 before and after. Deleting rows does not shrink the file: :func:`vacuum` does.
+
+The plan is the same on both backends; reading the graph, sizing and deleting
+go through an :class:`Upkeep` (:class:`SqliteUpkeep` here,
+``chat_app.core.pg_maintenance.PgUpkeep`` on PostgreSQL, which also deletes
+the blobs only the dropped checkpoints use, and needs no VACUUM).
 """
 
 from __future__ import annotations
@@ -25,9 +30,13 @@ import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from chat_app.config import RetentionSettings
 from chat_app.core.index import uuid6_time
+
+if TYPE_CHECKING:
+    from chat_app.core.backend import Backend
 
 
 @dataclass
@@ -93,14 +102,15 @@ def _ancestors(start: str, parent: dict[str, str | None]) -> list[str]:
 
 
 def plan_thread(
-    conn: sqlite3.Connection,
+    conn: sqlite3.Connection | Upkeep,
     thread_id: str,
     policy: RetentionSettings,
     now: float | None = None,
 ) -> ThreadPrune:
     """Which checkpoints of ``thread_id`` the policy drops (nothing is changed)."""
+    up = SqliteUpkeep(conn) if isinstance(conn, sqlite3.Connection) else conn
     now = time.time() if now is None else now
-    parent = _edges(conn, thread_id)
+    parent = up.edges(thread_id)
     plan = ThreadPrune(thread_id)
     if not parent:
         return plan
@@ -123,7 +133,7 @@ def plan_thread(
     plan.ids = sorted(drop)
     plan.checkpoints = len(drop)
     plan.branches = sum(1 for leaf in leaves if leaf not in keep)
-    plan.bytes = _bytes_of(conn, thread_id, plan.ids)
+    plan.bytes = up.bytes_of(thread_id, plan.ids)
     return plan
 
 
@@ -184,6 +194,67 @@ def thread_sizes(conn: sqlite3.Connection) -> list[ThreadSize]:
     )
     out = [ThreadSize(str(t), int(n), int(b) + int(writes.get(t, 0))) for t, n, b in rows]
     return sorted(out, key=lambda s: (-s.bytes, s.thread_id))
+
+
+class Upkeep(Protocol):
+    """What prune and doctor need from a backend's storage."""
+
+    # True when compact() gives space back (VACUUM); PostgreSQL's autovacuum
+    # reuses freed space by itself.
+    compacts: bool
+
+    def edges(self, thread_id: str) -> dict[str, str | None]: ...
+
+    def bytes_of(self, thread_id: str, ids: list[str]) -> int: ...
+
+    def delete(self, thread_id: str, ids: list[str]) -> None: ...
+
+    def sizes(self) -> list[ThreadSize]: ...
+
+    def total_bytes(self) -> int: ...
+
+    def compact(self) -> None: ...
+
+
+class SqliteUpkeep:
+    compacts = True
+
+    def __init__(self, conn: sqlite3.Connection, path: Path | None = None) -> None:
+        self.conn = conn
+        self.path = path
+
+    def edges(self, thread_id: str) -> dict[str, str | None]:
+        return _edges(self.conn, thread_id)
+
+    def bytes_of(self, thread_id: str, ids: list[str]) -> int:
+        return _bytes_of(self.conn, thread_id, ids)
+
+    def delete(self, thread_id: str, ids: list[str]) -> None:
+        delete_checkpoints(self.conn, thread_id, ids)
+
+    def sizes(self) -> list[ThreadSize]:
+        return thread_sizes(self.conn)
+
+    def total_bytes(self) -> int:
+        return db_file_bytes(self.path) if self.path is not None else 0
+
+    def compact(self) -> None:
+        vacuum(self.conn)
+
+
+def upkeep_for(backend: Backend) -> Upkeep:
+    """The :class:`Upkeep` of an open backend."""
+    from chat_app.core.sqlite_backend import SqliteBackend
+
+    if isinstance(backend, SqliteBackend):
+        return SqliteUpkeep(backend.app_conn, backend.path)
+    if backend.name == "postgres":
+        from chat_app.core.pg_backend import PgBackend
+        from chat_app.core.pg_maintenance import PgUpkeep
+
+        if isinstance(backend, PgBackend):
+            return PgUpkeep(backend.pool)
+    raise TypeError(f"no storage upkeep for the {backend.name} backend")
 
 
 def human_bytes(n: float) -> str:

@@ -507,6 +507,10 @@ def open_pool(dsn: str, max_size: int = 8) -> ConnectionPool[Any]:
         },
         open=False,
         name="chat-app",
+        # After a server restart or failover every pooled connection is dead:
+        # check one (an empty query) before handing it out, so each is
+        # replaced instead of failing one request apiece.
+        check=ConnectionPool.check_connection,
     )
     pool.open(wait=True, timeout=CONNECT_TIMEOUT_S + 1)
     return pool
@@ -539,6 +543,33 @@ def open_pg(dsn: str) -> PgBackend:
         backend.close()
         raise
     return backend
+
+
+def describe_pg_error(where: str, exc: BaseException) -> str:
+    """A PostgreSQL error met while working, as one line (like describe_sqlite_error)."""
+    detail = one_line_error(exc)
+    if _IMPORT_ERROR is None:
+        errors = psycopg.errors
+        if isinstance(exc, PoolTimeout):
+            return f"{where}: cannot get a connection to PostgreSQL (is it running?); try again"
+        if isinstance(exc, errors.DiskFull):
+            return f"{where}: the database server's disk is full; free some space and try again"
+        if isinstance(exc, errors.ReadOnlySqlTransaction):
+            return (
+                f"{where}: the database is read-only (a standby?); point storage.dsn at the primary"
+            )
+        if isinstance(exc, errors.InsufficientPrivilege):
+            return (
+                f"{where}: permission denied ({detail}); grant the app's role access to its tables"
+            )
+        if isinstance(exc, errors.QueryCanceled | errors.LockNotAvailable):
+            return f"{where}: the database is busy ({detail}); try again"
+        if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
+            return (
+                f"{where}: lost the connection to PostgreSQL ({detail}); what was saved is kept;"
+                " try again when the server is back"
+            )
+    return f"{where}: database error: {detail}"
 
 
 def one_line_error(exc: BaseException) -> str:

@@ -14,6 +14,7 @@ import contextlib
 import logging
 import random
 import sqlite3
+import sys
 import threading
 import time
 import uuid
@@ -64,6 +65,13 @@ MAX_SEARCH_CHARS = 1_000
 # How often the streamed-so-far reply is written aside, so a crash mid-reply
 # can show what had been written.
 PARTIAL_SAVE_INTERVAL_S = 0.5
+
+
+def storage_errors() -> tuple[type[Exception], ...]:
+    """What a storage failure raises: sqlite3.Error, and psycopg.Error once the
+    PostgreSQL backend has loaded psycopg (not imported here: SQLite needs none)."""
+    pg = sys.modules.get("psycopg")
+    return (sqlite3.Error, pg.Error) if pg is not None else (sqlite3.Error,)
 
 
 class ServiceError(Exception):
@@ -620,7 +628,7 @@ class ChatService:
                                 yield ProfileUpdated(self.profile())
                     break
                 except Exception as exc:
-                    if isinstance(exc, sqlite3.Error):
+                    if isinstance(exc, storage_errors()):
                         yield from self._storage_failed(
                             thread_id, exc, user_message, acked, partial
                         )
@@ -670,9 +678,13 @@ class ChatService:
         finally:
             self._cancels.pop(thread_id, None)
 
-    def _storage_message(self, exc: sqlite3.Error) -> str:
+    def _storage_message(self, exc: Exception) -> str:
         from chat_app.core.sqlite_backend import describe_sqlite_error
 
+        if not isinstance(exc, sqlite3.Error):
+            from chat_app.core.pg_backend import describe_pg_error
+
+            return describe_pg_error(self.backend.location, exc)
         return describe_sqlite_error(Path(self.backend.location), exc)
 
     @contextlib.contextmanager
@@ -680,26 +692,26 @@ class ChatService:
         """A database error (busy, read-only, disk full, damaged) as one clear line."""
         try:
             yield
-        except sqlite3.Error as exc:
+        except storage_errors() as exc:
             raise ServiceError(self._storage_message(exc)) from None
 
     def _storage_failed(
         self,
         thread_id: str,
-        exc: sqlite3.Error,
+        exc: Exception,
         user_message: ChatMessage | None,
         acked: bool,
         partial: list[str],
     ) -> Iterator[Event]:
         """The reply could not be saved: say why; what is on disk stays there."""
         pending = False
-        with contextlib.suppress(sqlite3.Error):
+        with contextlib.suppress(*storage_errors()):
             pending = self._pending(thread_id)
         if not acked and user_message is not None and pending:
             yield UserMessageSaved(thread_id, user_message)
         text_so_far = "".join(partial)
         if text_so_far:
-            with contextlib.suppress(sqlite3.Error):
+            with contextlib.suppress(*storage_errors()):
                 self.index.save_partial(thread_id, text_so_far)
         yield ReplyFailed(
             thread_id, self._storage_message(exc), can_retry=pending, partial=text_so_far

@@ -55,6 +55,7 @@ from chat_app.ui.widgets.status_line import StatusLine
 from chat_app.ui.widgets.thread_sidebar import ThreadSidebar
 
 T = TypeVar("T")
+W = TypeVar("W", bound=Widget)
 
 PREVIEW_NOTICE = "Preview of an earlier point — Enter in History to rewind, Esc to go back"
 
@@ -108,6 +109,7 @@ class ChatApp(App[int]):
         self.current_id: str | None = None
         self.current_info: ThreadInfo | None = None
         self.drafts: dict[str, str] = {}
+        self._widget_cache: dict[str, Widget] = {}
         self.pending: dict[str, PendingRun] = {}
         self.preview_id: str | None = None
         self.reply_thread: str | None = None
@@ -157,21 +159,30 @@ class ChatApp(App[int]):
         # command palette open it would not find the main widgets.
         return self.screen_stack[0]
 
+    def _main_widget(self, key: str, selector: str, kind: type[W]) -> W:
+        # Kept once found: timers and worker callbacks can still fire while
+        # the app shuts down and the screen's children are already gone.
+        found = self._widget_cache.get(key)
+        if found is None:
+            found = self.main_screen.query_one(selector, kind)
+            self._widget_cache[key] = found
+        return cast(W, found)
+
     @property
     def chat(self) -> ChatView:
-        return self.main_screen.query_one(ChatView)
+        return self._main_widget("chat", "ChatView", ChatView)
 
     @property
     def sidebar(self) -> ThreadSidebar:
-        return self.main_screen.query_one(ThreadSidebar)
+        return self._main_widget("sidebar", "ThreadSidebar", ThreadSidebar)
 
     @property
     def status(self) -> StatusLine:
-        return self.main_screen.query_one(StatusLine)
+        return self._main_widget("status", "StatusLine", StatusLine)
 
     @property
     def chat_input(self) -> Input:
-        return self.main_screen.query_one("#chat-input", Input)
+        return self._main_widget("input", "#chat-input", Input)
 
     def _panel(self, kind: str) -> Widget | None:
         found = self.main_screen.query(f"#{kind}")
