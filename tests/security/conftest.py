@@ -7,8 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from chat_app.core.events import ReplyFailed, ReplyFinished
-from chat_app.core.service import ChatService
+from tests.conftest import chat  # noqa: F401 - re-exported for the security tests
 
 CLI = [sys.executable, "-m", "chat_app"]
 REPO = Path(__file__).resolve().parents[2]
@@ -51,16 +50,6 @@ def db_bytes(data_dir: Path) -> bytes:
         if p.exists():
             out += p.read_bytes()
     return out
-
-
-def chat(service: ChatService, thread_id: str, text: str) -> str:
-    reply = ""
-    for ev in service.send(thread_id, text):
-        if isinstance(ev, ReplyFinished):
-            reply = ev.message.text
-        elif isinstance(ev, ReplyFailed):
-            raise AssertionError(f"reply failed: {ev.reason}")
-    return reply
 
 
 def cli_env(data_dir: Path, **extra: str) -> dict[str, str]:
