@@ -53,6 +53,8 @@ class History:
     checkpoints: list[CheckpointInfo]
     head_id: str | None
     branch_ids: frozenset[str] = field(default_factory=frozenset)
+    # False: only the newest checkpoints were read (earlier ones exist).
+    complete: bool = True
 
     def children(self) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}

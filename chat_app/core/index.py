@@ -238,6 +238,22 @@ class ThreadIndex:
                 (thread_id, text, time.time()),
             )
 
+    def stamp(self, user_id: str) -> tuple[int, float]:
+        """Changes whenever a thread is added, removed or touched (cheap, indexed)."""
+        r = self.conn.execute(
+            "SELECT COUNT(*), COALESCE(MAX(updated_at), 0) FROM app_threads WHERE user_id = ?",
+            (user_id,),
+        ).fetchone()
+        return (int(r[0]), float(r[1]))
+
+    def note(self, thread_id: str, checkpoint_id: str) -> tuple[str, str] | None:
+        """The timeline label of one checkpoint: (kind, summary)."""
+        r = self.conn.execute(
+            "SELECT kind, summary FROM app_notes WHERE thread_id = ? AND checkpoint_id = ?",
+            (thread_id, checkpoint_id),
+        ).fetchone()
+        return (str(r[0]), str(r[1])) if r else None
+
     def partial(self, thread_id: str) -> str:
         r = self.conn.execute(
             "SELECT text FROM app_partial_replies WHERE thread_id = ?", (thread_id,)

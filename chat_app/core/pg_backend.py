@@ -390,6 +390,21 @@ class PgThreadIndex:
         r = self._one("SELECT text FROM app_partial_replies WHERE thread_id = %s", (thread_id,))
         return str(r["text"]) if r else ""
 
+    def stamp(self, user_id: str) -> tuple[int, float]:
+        r = self._one(
+            "SELECT COUNT(*) AS n, COALESCE(MAX(updated_at), 0) AS t FROM app_threads"
+            " WHERE user_id = %s",
+            (user_id,),
+        )
+        return (int(r["n"]), float(r["t"])) if r else (0, 0.0)
+
+    def note(self, thread_id: str, checkpoint_id: str) -> tuple[str, str] | None:
+        r = self._one(
+            "SELECT kind, summary FROM app_notes WHERE thread_id = %s AND checkpoint_id = %s",
+            (thread_id, checkpoint_id),
+        )
+        return (str(r["kind"]), str(r["summary"])) if r else None
+
     def checkpoints(self, thread_id: str, newest: int | None = None) -> list[CheckpointInfo]:
         """Checkpoints of the thread (all, or the ``newest`` few) from the saver's
         metadata (jsonb) and the notes, oldest first; no state is deserialized."""

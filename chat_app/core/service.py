@@ -274,6 +274,11 @@ class ChatService:
             )
         return self.index.list_threads(self.user_id, limit=limit, query=query)
 
+    def threads_stamp(self) -> tuple[int, float]:
+        """A cheap value that changes when the thread list may have changed."""
+        count, newest = self.index.stamp(self.user_id)
+        return int(count), float(newest)
+
     def create_thread(self, title: str = "") -> ThreadInfo:
         return self.index.create(self.user_id, one_line(clean_input(title), 120) if title else "")
 
@@ -332,10 +337,21 @@ class ChatService:
         if tup is None:
             raise ServiceError(f"no checkpoint {one_line(checkpoint_id, 60)!r} in this thread")
 
-    def history(self, thread_id: str) -> History:
-        """The checkpoint tree from metadata only; the current branch marked."""
+    def history(self, thread_id: str, newest: int | None = None) -> History:
+        """The checkpoint tree from metadata only; the current branch marked.
+
+        ``newest``: read only that many of the newest checkpoints (a bounded
+        query for a long thread); ``History.complete`` says whether that was all.
+        """
         self.get_thread(thread_id)
-        cps = self.index.checkpoints(thread_id)
+        if newest is None:
+            cps = self.index.checkpoints(thread_id)
+            complete = True
+        else:
+            # One more than asked: whether earlier checkpoints exist.
+            cps = self.index.checkpoints(thread_id, newest=newest + 1)
+            complete = len(cps) <= newest
+            cps = cps[-newest:] if newest > 0 else []
         head = cps[-1].id if cps else None
         by_id = {c.id: c for c in cps}
         branch: set[str] = set()
@@ -343,7 +359,7 @@ class ChatService:
         while cur is not None and cur not in branch:
             branch.add(cur)
             cur = by_id[cur].parent_id if cur in by_id else None
-        return History(thread_id, cps, head, frozenset(branch))
+        return History(thread_id, cps, head, frozenset(branch), complete)
 
     def branch_timeline(self, thread_id: str) -> list[CheckpointInfo]:
         """Labelled checkpoints of the current branch, newest first."""
@@ -804,19 +820,17 @@ class ChatService:
         self.get_thread(thread_id)
         self._check_checkpoint(thread_id, checkpoint_id)
         with self._lock(thread_id, self.settings.storage.busy_timeout_s):
-            if self._pending(thread_id):
+            if self._flagged_pending(thread_id):
                 raise ServiceError(
                     "the last reply in this thread did not finish: resume or discard it first"
                 )
-            target = next(
-                (c for c in self.index.checkpoints(thread_id) if c.id == checkpoint_id), None
-            )
-            if target is not None and target.kind == "user":
-                label = f"rewound to before “{target.summary}”"
-            elif target is not None and target.summary:
-                label = f"rewound to “{target.summary}”"
+            kind, summary = self.index.note(thread_id, checkpoint_id) or ("", "")
+            if kind == "user":
+                label = f"rewound to before “{summary}”"
+            elif summary:
+                label = f"rewound to “{summary}”"
             else:
-                label = f"rewound to step {target.step if target else '?'}"
+                label = "rewound to an earlier step"
             self._fork(thread_id, checkpoint_id, "rewind", label)
             msgs = self.load_messages(thread_id)
             self.index.set_count(thread_id, len(msgs))

@@ -8,6 +8,8 @@ then touch widgets. Widgets post messages up; the app sets attributes down.
 from __future__ import annotations
 
 import contextlib
+import gc
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import tzinfo
@@ -20,6 +22,7 @@ from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer, Header, Input, Markdown, Static, TabbedContent, TabPane
@@ -56,6 +59,18 @@ from chat_app.ui.widgets.thread_sidebar import ThreadSidebar
 
 T = TypeVar("T")
 W = TypeVar("W", bound=Widget)
+
+# Checkpoints read for the history pane when a thread opens (~2.5 per turn);
+# earlier ones are read when the person asks for them.
+HISTORY_WINDOW = 600
+
+# Buffered tokens are shown at most this often (about two frames).
+TOKEN_TICK_S = 0.03
+
+
+class FlushTokens(Message):
+    """Posted by the reply worker (thread-safe) when tokens are waiting."""
+
 
 PREVIEW_NOTICE = "Preview of an earlier point — Enter in History to rewind, Esc to go back"
 
@@ -110,6 +125,7 @@ class ChatApp(App[int]):
         self.current_info: ThreadInfo | None = None
         self.drafts: dict[str, str] = {}
         self._widget_cache: dict[str, Widget] = {}
+        self._poll_stamp: tuple[str, tuple[int, float]] | None = None
         self.pending: dict[str, PendingRun] = {}
         self.preview_id: str | None = None
         self.reply_thread: str | None = None
@@ -118,6 +134,12 @@ class ChatApp(App[int]):
         self._unsent: tuple[str, str] | None = None  # (thread, text) until acknowledged
         self._retry: tuple[int, int, float] | None = None  # attempt, max, deadline
         self._poll_worker: Worker[None] | None = None
+        # Streaming: tokens buffered by the reply worker, drained once per tick.
+        self._token_lock = threading.Lock()
+        self._tokens: list[Token] = []
+        self._flush_due = False
+        self._last_flush = 0.0
+        self._reply_shown: str | None = None  # thread whose finished reply was appended
 
     # -- layout -------------------------------------------------------------------
 
@@ -247,21 +269,42 @@ class ChatApp(App[int]):
             self.open_thread(first)
         if pending and self.settings.recovery.auto_resume:
             self.resume_all([p.thread_id for p in pending])
+        # Start-up made ~100,000 long-lived objects (imports, widgets); each full
+        # collection scanned them all (60-90 ms of frozen UI, every other 2 s poll
+        # at 10,000 threads). Frozen, a full collection costs a few ms.
+        gc.freeze()
 
     def poll_threads(self) -> None:
         """Refresh the sidebar (cheap indexed query), e.g. threads from other windows."""
         if self._poll_worker is not None and self._poll_worker.is_running:
             return
         query = self._query
-        self._poll_worker = self.call_service(
-            lambda: self.service.list_threads(query=query), self._threads_listed, group="poll"
-        )
+
+        def listed(threads: list[ThreadInfo]) -> None:
+            # A cancelled thread worker still returns: drop a listing for an older filter.
+            if query == self._query:
+                self._threads_listed(threads)
+
+        def poll() -> list[ThreadInfo] | None:
+            # The stamp query is tiny; list 10,000 threads only when it moved.
+            stamp = (query, self.service.threads_stamp())
+            if stamp == self._poll_stamp:
+                return None
+            self._poll_stamp = stamp
+            return self.service.list_threads(query=query)
+
+        def maybe_listed(threads: list[ThreadInfo] | None) -> None:
+            if threads is not None:
+                listed(threads)
+
+        self._poll_worker = self.call_service(poll, maybe_listed, group="poll")
 
     def _threads_listed(self, threads: list[ThreadInfo]) -> None:
+        # Unchanged listing (the usual 2 s poll): the sidebar compares a key, nothing redraws.
         self.sidebar.threads = threads
         if self.current_id is not None:
             info = next((t for t in threads if t.id == self.current_id), None)
-            if info is not None:
+            if info is not None and info != self.current_info:
                 self._set_current_info(info)
 
     def _set_current_info(self, info: ThreadInfo) -> None:
@@ -311,9 +354,9 @@ class ChatApp(App[int]):
         self._leave_preview_ui()
         self.main_screen.query_one(RecoveryBanner).hide()
 
-        def load() -> tuple[ThreadInfo, list[ChatMessage], History]:
-            svc = self.service
-            return svc.get_thread(thread_id), svc.load_messages(thread_id), svc.history(thread_id)
+        def load() -> tuple[ThreadInfo, list[ChatMessage]]:
+            # The history is loaded after the chat is shown (``load_history``).
+            return self.service.get_thread(thread_id), self.service.load_messages(thread_id)
 
         self.call_service(
             load,
@@ -332,6 +375,7 @@ class ChatApp(App[int]):
             self.chat_input.value = text
 
     def on_unmount(self) -> None:
+        gc.unfreeze()  # frozen at start-up (see _started)
         # Keep the unsent text for the next session (the short-term tier has a TTL).
         # Never let a cache (or a half-torn-down screen) stop the app quitting.
         with contextlib.suppress(Exception):
@@ -342,16 +386,16 @@ class ChatApp(App[int]):
         self,
         thread_id: str,
         select_message: str | None,
-        loaded: tuple[ThreadInfo, list[ChatMessage], History],
+        loaded: tuple[ThreadInfo, list[ChatMessage]],
     ) -> None:
         if thread_id != self.current_id:
             return
-        info, messages, history = loaded
+        info, messages = loaded
         self._set_current_info(info)
         if self.reply_thread == thread_id and self.chat.streaming:
             return  # the live reply stays on screen; it is reloaded when it ends
         self.chat.show_messages(messages)
-        self._set_history(history)
+        self.load_history(thread_id)
         run = self.pending.get(thread_id)
         if run is not None and self.reply_thread != thread_id:
             self.main_screen.query_one(RecoveryBanner).show(run.user_text, run.partial)
@@ -364,6 +408,33 @@ class ChatApp(App[int]):
     def reload_thread(self) -> None:
         if self.current_id is not None:
             self.open_thread(self.current_id)
+
+    def load_history(self, thread_id: str, *, complete: bool = False) -> None:
+        """Load the history pane in its own worker, after the chat is on screen.
+
+        Only the newest checkpoints are read unless ``complete`` (the person
+        asked for earlier entries, or the pane already shows them all).
+        """
+        pane = self._panel("history-pane")
+        shown = self.history
+        if (
+            shown is not None
+            and shown.thread_id == thread_id
+            and shown.complete
+            and getattr(pane, "wants_all", False)
+        ):
+            complete = True
+        newest = None if complete else HISTORY_WINDOW
+        self.call_service(
+            lambda: self.service.history(thread_id, newest=newest),
+            self._history_if_current,
+            group="history",
+            exclusive=True,
+        )
+
+    def on_history_pane_earlier_requested(self, event: Any) -> None:
+        if self._for_current(event) and self.current_id is not None:
+            self.load_history(self.current_id, complete=True)
 
     def _set_history(self, history: History) -> None:
         self.history = history
@@ -427,13 +498,58 @@ class ChatApp(App[int]):
 
     @work(thread=True, exclusive=True, group="reply", exit_on_error=False)
     def _run_reply(self, thread_id: str, events: Callable[[], Iterator[Event]]) -> None:
+        # Tokens go into a buffer the UI drains once per tick: the worker never
+        # waits on the UI per token. Other events (rare) wait their turn after
+        # the tokens before them.
         try:
             for event in events():
-                self.call_from_thread(cast(Callable[..., Any], self._on_event), event)
+                if isinstance(event, Token):
+                    self._buffer_token(event)
+                else:
+                    self.call_from_thread(
+                        cast(Callable[..., Any], self._on_event_after_tokens), event
+                    )
         except Exception as exc:
-            self.call_from_thread(self._reply_error, thread_id, exc)
+            self.call_from_thread(cast(Callable[..., Any], self._reply_error), thread_id, exc)
         finally:
             self.call_from_thread(cast(Callable[..., Any], self._reply_done), thread_id)
+
+    def _buffer_token(self, token: Token) -> None:
+        """Worker side: queue a token; ask the UI for a flush if none is due."""
+        with self._token_lock:
+            self._tokens.append(token)
+            if self._flush_due:
+                return
+            self._flush_due = True
+        self.post_message(FlushTokens())
+
+    def on_flush_tokens(self, _: FlushTokens) -> None:
+        # At most one flush per tick: tokens arriving meanwhile join the next one.
+        wait = self._last_flush + TOKEN_TICK_S - time.monotonic()
+        if wait > 0:
+            self.set_timer(wait, self._flush_tokens)
+        else:
+            self.call_next(self._flush_tokens)
+
+    async def _flush_tokens(self) -> int:
+        """UI side: show every buffered token (joined per thread); how many there were."""
+        with self._token_lock:
+            tokens, self._tokens = self._tokens, []
+            self._flush_due = False
+        self._last_flush = time.monotonic()
+        i = 0
+        while i < len(tokens):
+            tid = tokens[i].thread_id
+            j = i
+            while j < len(tokens) and tokens[j].thread_id == tid:
+                j += 1
+            await self._on_event(Token(tid, "".join(t.text for t in tokens[i:j])))
+            i = j
+        return len(tokens)
+
+    async def _on_event_after_tokens(self, event: Event) -> None:
+        await self._flush_tokens()
+        await self._on_event(event)
 
     async def _on_event(self, event: Event) -> None:
         current = getattr(event, "thread_id", None) == self.current_id
@@ -445,6 +561,9 @@ class ChatApp(App[int]):
                 await self.chat.write_tokens(event.text)
         elif isinstance(event, UserMessageSaved):
             self._unsent = None
+            if current and self.preview_id is None:
+                # The message shown at once gets its id (edit, select, search).
+                self.chat.lines.acknowledge(event.message)
         elif isinstance(event, Retrying):
             self._retry = (event.attempt, event.max_attempts, time.monotonic() + event.delay_s)
             self._tick_retry()
@@ -457,6 +576,7 @@ class ChatApp(App[int]):
             if current and self.preview_id is None:
                 await self.chat.finish_reply(event.message)
                 self.status.state = "stopped" if event.message.status == "stopped" else "idle"
+                self._reply_shown = event.thread_id
         elif isinstance(event, ReplyFailed):
             self._retry = None
             if event.can_retry:
@@ -470,7 +590,8 @@ class ChatApp(App[int]):
         elif isinstance(event, ThreadChanged) and current:
             self._set_current_info(event.thread)
 
-    def _reply_error(self, thread_id: str, exc: Exception) -> None:
+    async def _reply_error(self, thread_id: str, exc: Exception) -> None:
+        await self._flush_tokens()
         self.notify(error_text(exc), severity="error", markup=False)
         if self._unsent is not None and self._unsent[0] == thread_id:
             # The message never reached storage: give the text back.
@@ -482,16 +603,21 @@ class ChatApp(App[int]):
             self.status.state = "idle"
 
     async def _reply_done(self, thread_id: str) -> None:
+        await self._flush_tokens()
         self.reply_thread = None
         self._retry = None
+        shown, self._reply_shown = self._reply_shown, None
         if thread_id == self.current_id:
             await self.chat.stop_stream()
             if self.status.state.startswith(("streaming", "retrying", "waiting")):
                 self.status.state = "idle"
-            if not self.chat.query_one(FailureNotice).display:
+            failed = self.chat.query_one(FailureNotice).display
+            if not failed and not (shown == thread_id and self.chat.lines.all_saved):
+                # Something unusual (a resume, nothing finished): read it all again.
                 self.reload_thread()
             else:
-                self.call_service(lambda: self.service.history(thread_id), self._history_if_current)
+                # The chat already shows the finished reply: only the history moves.
+                self.load_history(thread_id)
         self.poll_threads()
 
     def _history_if_current(self, history: History) -> None:
@@ -787,19 +913,32 @@ class ChatApp(App[int]):
         if tid is None or self.reply_thread is not None:
             return
 
-        def rewound(_: object) -> None:
+        def rewound(messages: list[ChatMessage]) -> None:
             self.notify("Rewound: the next message continues from here on a new branch.")
-            self.reload_thread()
+            self._show_head(tid, messages)
             self.chat_input.focus()
 
         self.call_service(lambda: self.service.rewind(tid, checkpoint_id), rewound)
+
+    def _show_head(self, thread_id: str, messages: list[ChatMessage]) -> None:
+        """Show the messages a rewind returned; the history follows in its own worker.
+
+        Rendered messages are reused (MessageLines caches them per message).
+        """
+        if thread_id != self.current_id:
+            return
+        self._leave_preview_ui()
+        self.chat.show_messages(messages)
+        self.load_history(thread_id)
+        if self.reply_thread is None and thread_id not in self.pending:
+            self.status.state = "idle"
 
     def back_to_latest(self) -> None:
         tid = self.current_id
         if tid is None or self.reply_thread is not None:
             return
 
-        self.call_service(lambda: self.service.back_to_latest(tid), lambda _: self.reload_thread())
+        self.call_service(lambda: self.service.back_to_latest(tid), partial(self._show_head, tid))
 
     def _for_current(self, event: Any) -> bool:
         # The pane may name the thread its history belonged to; ignore stale ones.

@@ -13,7 +13,7 @@ from textual.widgets import Button, Footer
 
 from chat_app.core.events import CheckpointInfo, History
 from chat_app.core.service import ChatService
-from chat_app.ui.widgets.history_pane import HistoryPane, TimelineList
+from chat_app.ui.widgets.history_pane import PROFILE_MARK, HistoryPane, TimelineList
 
 _SVG_TEXT = re.compile(
     r'<text[^>]*x="([\d.]+)"[^>]*clip-path="url\(#[^"]*-line-(\d+)\)"[^>]*>(.*?)</text>'
@@ -97,9 +97,11 @@ async def test_linear_timeline_oldest_first_with_steps_times_and_profile_note(
         rows = labels(pane)
         assert len(rows) == 4
         assert "you: My name is Alice" in rows[0]
-        assert "assistant:" in rows[1] and "profile updated" in rows[1]
+        # One line per entry: the profile note is a mark, explained above the list.
+        assert "assistant:" in rows[1] and PROFILE_MARK in rows[1]
         assert "you: What is the weather?" in rows[2]
-        assert "profile updated" not in rows[3]
+        assert PROFILE_MARK not in rows[3]
+        assert all("\n" not in r for r in rows)
         assert not any("branch" in r for r in rows)
         assert re.search(r"-1 \d\d:\d\d you: My name is Alice", rows[0])
         # The newest entry is marked and highlighted, without a preview being asked for.
@@ -108,6 +110,7 @@ async def test_linear_timeline_oldest_first_with_steps_times_and_profile_note(
         assert app.got == []
         text = screen_text(app)
         assert "4 entries" in text
+        assert f"{PROFILE_MARK} profile updated" in text
         assert "you: My name is Alice" in text
 
 
@@ -366,15 +369,70 @@ async def test_three_thousand_checkpoints_render_quickly() -> None:
         pane.history = history
         await pilot.pause()
         elapsed = time.perf_counter() - start
-        assert len(pane.rows) == 1201  # 1,200 labelled entries and one fork
+        # 1,200 labelled entries and one fork: the newest page, under "earlier entries…".
+        assert len(pane.rows) == HistoryPane.PAGE + 1
+        assert pane.rows[0].is_more and "1,001 more" in pane.rows[0].text.plain
         assert elapsed < 2.0, f"{elapsed:.2f}s"
         assert "assistant: message 2999" in screen_text(app)
-        start = time.perf_counter()
-        for _ in range(20):
-            await pilot.press("up")
+        assert "newest 200 entries" in screen_text(app)
+
+
+async def test_earlier_entries_are_shown_page_by_page() -> None:
+    app = Host(big_history())
+    async with app.run_test(size=(60, 30)) as pilot:
+        await pilot.pause()
+        pane = app.query_one(HistoryPane)
+        timeline = app.query_one(TimelineList)
+        newest_first_shown = pane.rows[1].checkpoint_id
+        while pane.rows[0].is_more:
+            before = sum(1 for r in pane.rows if not r.is_more)
+            timeline.highlighted = 0
+            await pilot.press("enter")
+            await pilot.pause()
+            assert sum(1 for r in pane.rows if not r.is_more) > before
+            # The entry that was the oldest shown stays highlighted (no jump).
+            highlighted = pane.rows[timeline.highlighted or 0]
+            assert highlighted.checkpoint_id == newest_first_shown
+            newest_first_shown = pane.rows[1].checkpoint_id if pane.rows[0].is_more else ""
+        assert len(pane.rows) == 1201  # every entry and the fork
+        assert "user: message 0" in pane.rows[0].text.plain
+        # Showing earlier entries is not a preview or a rewind request.
+        assert app.got == []
+        # The side branch (forked at step 1,004) is reachable now.
+        fork = next(i for i, r in enumerate(pane.rows) if r.is_fork)
+        timeline.highlighted = fork + 1
         await pilot.press("left")
-        assert time.perf_counter() - start < 5.0
         assert "you: side" in "\n".join(labels(pane))
+
+
+async def test_a_partial_history_asks_the_app_for_the_rest() -> None:
+    full = big_history()
+    partial = History(
+        full.thread_id, full.checkpoints[-500:], full.head_id, full.branch_ids, complete=False
+    )
+    asked: list[str] = []
+
+    class Asking(Host):
+        def on_history_pane_earlier_requested(self, m: HistoryPane.EarlierRequested) -> None:
+            asked.append(m.thread_id)
+            self.query_one(HistoryPane).history = full
+
+    app = Asking(partial)
+    async with app.run_test(size=(60, 30)) as pilot:
+        await pilot.pause()
+        pane = app.query_one(HistoryPane)
+        # 500 checkpoints are 200 entries: all shown, and earlier ones exist.
+        assert pane.rows[0].is_more and "more)" not in pane.rows[0].text.plain
+        # (The side branch forked before the window: it shows as a fork at the top.)
+        oldest_shown = next(r.checkpoint_id for r in pane.rows if r.is_entry)
+        app.query_one(TimelineList).highlighted = 0
+        await pilot.press("enter")
+        await pilot.pause()
+        assert asked == ["big"]
+        assert pane.wants_all
+        assert len([r for r in pane.rows if r.is_entry]) == 2 * HistoryPane.PAGE
+        timeline = app.query_one(TimelineList)
+        assert pane.rows[timeline.highlighted or 0].checkpoint_id == oldest_shown
 
 
 def snapshot_history() -> History:

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import time
 
-from textual.widgets import OptionList
-
 from chat_app.ui.screens.confirm import ConfirmScreen
 from chat_app.ui.screens.text_prompt import TextPromptScreen
-from chat_app.ui.widgets.thread_sidebar import ThreadSidebar
+from chat_app.ui.widgets.thread_sidebar import FILTER_DEBOUNCE_S, ThreadList, ThreadSidebar
 from tests.ui.conftest import screen_text
 from tests.ui.test_chat import settle
 
@@ -23,8 +21,13 @@ async def wait_for_screen(pilot, cls) -> None:
 
 
 def listed(app) -> list[str]:
-    options = app.query_one("#thread-list", OptionList)
-    return [options.get_option_at_index(i).id for i in range(options.option_count)]
+    return [t.id for t in app.query_one("#thread-list", ThreadList).threads]
+
+
+async def settle_filter(pilot) -> None:
+    """Typing is debounced: wait out the pause, then the query's worker."""
+    await pilot.pause(FILTER_DEBOUNCE_S * 2)
+    await settle(pilot)
 
 
 async def test_ctrl_n_creates_and_opens_a_thread(app_factory, service):
@@ -50,10 +53,10 @@ async def test_filter_searches_titles_and_text(app_factory, service):
         assert set(listed(app)) == {a.id, b.id}
         await pilot.click("#thread-filter")
         await pilot.press(*"garden")
-        await settle(pilot)
+        await settle_filter(pilot)
         assert listed(app) == [a.id]
         await pilot.press(*["backspace"] * 6, *"egg")
-        await settle(pilot)
+        await settle_filter(pilot)
         assert listed(app) == [b.id]
 
 
@@ -117,7 +120,7 @@ async def test_draft_survives_switching_threads(app_factory, service):
         assert app.current_id == a.id
         assert app.chat_input.value == ""
         # Pick B in the list as a person would: highlight and Enter.
-        app.query_one("#thread-list", OptionList).focus()
+        app.query_one("#thread-list", ThreadList).focus()
         await pilot.press("home", "enter")
         await settle(pilot)
         assert app.current_id == b.id
@@ -134,6 +137,97 @@ async def test_poll_shows_threads_from_another_window(app_factory, service):
             if other.id in listed(app):
                 break
         assert other.id in listed(app)
+
+
+async def test_ten_thousand_threads_keyboard_click_and_filter(app_factory, service):
+    for i in range(10_000):
+        service.index.create(service.user_id, f"thread {i}")
+    app = app_factory()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        rows = app.query_one("#thread-list", ThreadList)
+        ids = listed(app)
+        assert len(ids) == 10_000
+        assert app.current_id == ids[0]
+        rows.focus()
+        await pilot.press("home", "down", "down")
+        assert rows.highlighted_id == ids[2]
+        await pilot.press("end")
+        assert rows.highlighted_id == ids[-1]
+        assert rows.scroll_offset.y > 9_000  # the last row is in view
+        assert "thread 0" in screen_text(app)  # the oldest, created first
+        await pilot.press("pageup", "up")
+        assert rows.highlighted == 10_000 - 1 - (rows.scrollable_content_region.height - 1) - 1
+        await pilot.press("home", "pagedown")
+        assert rows.highlighted == rows.scrollable_content_region.height - 1
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.current_id == ids[rows.scrollable_content_region.height - 1]
+        # A click on the fourth row opens that thread.
+        await pilot.press("home")
+        await pilot.click("#thread-list", offset=(2, 3))
+        await settle(pilot)
+        assert app.current_id == ids[3]
+        # The filter narrows the 10,000 to the matching ones, and clearing restores all.
+        await pilot.click("#thread-filter")
+        await pilot.press(*"thread 9999")
+        await settle_filter(pilot)
+        assert [t.title for t in rows.threads] == ["thread 9999"]
+        await pilot.press(*["backspace"] * 11)
+        await settle_filter(pilot)
+        assert len(listed(app)) == 10_000
+
+
+async def test_unchanged_listing_changes_nothing(app_factory, service):
+    service.create_thread("One")
+    app = app_factory()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        rows = app.query_one("#thread-list", ThreadList)
+        shown = rows.threads
+        app.sidebar.threads = list(service.list_threads())
+        assert rows.threads is shown  # equal key: the list is not rebuilt
+        renamed = service.rename_thread(shown[0].id, "Two")
+        app.sidebar.threads = service.list_threads()
+        assert rows.threads[0].title == renamed.title == "Two"
+
+
+async def test_rename_and_delete_from_the_list(app_factory, service):
+    keep = service.create_thread("Keep")
+    other = service.create_thread("Other")
+    app = app_factory()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        rows = app.query_one("#thread-list", ThreadList)
+        rows.focus()
+        await pilot.press("home", "down")
+        assert rows.highlighted_id == keep.id
+        await pilot.press("f2")
+        await wait_for_screen(pilot, TextPromptScreen)
+        await pilot.press("ctrl+a", "ctrl+k", *"Kept", "enter")
+        await settle(pilot)
+        assert service.get_thread(keep.id).title == "Kept"
+        assert "Kept" in screen_text(app)
+        rows.focus()
+        await pilot.press("home")
+        assert rows.highlighted_id == keep.id  # renamed: now the newest
+        await pilot.press("delete")
+        await wait_for_screen(pilot, ConfirmScreen)
+        await pilot.click("#confirm-yes")
+        await settle(pilot)
+        assert listed(app) == [other.id]
+
+
+async def test_titles_are_never_markup(app_factory, service):
+    evil = "[bold]x[/bold] [@click=app.quit]q[/] [/ \x1b]52;c;aGk=\x07"
+    service.index.create(service.user_id, evil)
+    app = app_factory()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await settle(pilot)
+        text = screen_text(app)
+        assert app.is_running
+        assert "[bold]x" in text
+        assert "\x1b" not in text
 
 
 async def test_ten_thousand_threads_list_quickly(app_factory, service):

@@ -115,14 +115,28 @@ async def _settle(pilot) -> None:
     # A blinking cursor would make the picture depend on the moment it is taken.
     for widget in pilot.app.query("Input"):
         widget.cursor_blink = False
-    for _ in range(2):
+    # Workers start workers (start-up -> open the thread -> its history).
+    for _ in range(3):
         await pilot.app.workers.wait_for_complete()
         await pilot.pause()
     await pilot.wait_for_scheduled_animations()
-    # Scrollbars repaint a frame after the content: one more full refresh.
+    # The chat anchors to its end once its height is known, which can land a
+    # frame after the workers finish: settle it explicitly.
+    pilot.app.chat.scroll_end(animate=False, immediate=True)
+    # Older messages are drawn in batches as the log settles, which moves the
+    # scrollbar thumb by a cell from run to run; the picture is about layout.
+    pilot.app.chat.styles.scrollbar_visibility = "hidden"
+    await pilot.pause()
+    # Scrollbars repaint a frame after the content: one more full refresh,
+    # then wait until two frames in a row look the same.
     pilot.app.screen.refresh(layout=True)
-    await pilot.pause()
-    await pilot.pause()
+    previous = None
+    for _ in range(20):
+        await pilot.pause()
+        shot = pilot.app.export_screenshot()
+        if shot == previous:
+            break
+        previous = shot
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")

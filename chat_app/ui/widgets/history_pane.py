@@ -4,6 +4,11 @@ Built from the service's `History` (metadata only) once per change. The person
 previews an entry by highlighting it, rewinds with Enter, and at a fork point
 switches between branches with left/right. The pane never calls the service:
 it posts messages and the app sets ``history``.
+
+Only the newest ``PAGE`` rows are shown, one line each (an OptionList measures
+every option); an "earlier entries…" row at the top shows the next page, and
+when the app read only the newest checkpoints (``History.complete`` is False)
+it asks for the rest with ``EarlierRequested``.
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ LABELLED_KINDS = frozenset({"user", "assistant", "rewind"})
 _ROOT = ""  # the virtual parent of every root checkpoint
 _ENTRY = "cp:"
 _FORK = "fork:"
+_MORE = "more:"
+PROFILE_MARK = "✎"
 _MAX_INDENT = 3
 
 
@@ -44,6 +51,11 @@ class TimelineRow:
     is_fork: bool = False
     current: bool = False
     depth: int = 0
+    is_more: bool = False  # the "earlier entries…" row
+
+    @property
+    def is_entry(self) -> bool:
+        return not (self.is_fork or self.is_more)
 
 
 class BranchTree:
@@ -130,7 +142,7 @@ class TimelineList(OptionList):
 
     OptionList selects on click; here selecting means rewinding, which must
     take a deliberate Enter or button press. A click on a fork row switches
-    to its next branch.
+    to its next branch; a click on "earlier entries…" shows them.
     """
 
     async def _on_click(self, event: events.Click) -> None:
@@ -140,7 +152,7 @@ class TimelineList(OptionList):
             return
         self.highlighted = index
         option_id = self.get_option_at_index(index).id or ""
-        if option_id.startswith(_FORK):
+        if option_id.startswith((_FORK, _MORE)):
             self.action_select()
 
 
@@ -189,6 +201,9 @@ class HistoryPane(Widget):
 
     history: reactive[History | None] = reactive[History | None](None, init=False)
 
+    # Rows shown at first, and added by each "earlier entries…".
+    PAGE = 200
+
     class CheckpointPreviewed(Message):
         """Sent when the person highlights an entry: show the thread as it was there."""
 
@@ -208,6 +223,13 @@ class HistoryPane(Widget):
     class BackToLatestRequested(Message):
         """Sent when the person asks to leave the preview and return to the latest."""
 
+    class EarlierRequested(Message):
+        """Sent when the person asks for entries older than the checkpoints read."""
+
+        def __init__(self, thread_id: str = "") -> None:
+            super().__init__()
+            self.thread_id = thread_id
+
     def __init__(
         self,
         *,
@@ -221,7 +243,12 @@ class HistoryPane(Widget):
         self._tz = tz
         self._tree: BranchTree | None = None
         self._choices: dict[str, int] = {}
-        self.rows: list[TimelineRow] = []
+        self.rows: list[TimelineRow] = []  # as shown (the "earlier" row first if any)
+        self.limit = self.PAGE  # how many of the newest rows are shown
+        # The person asked for earlier entries: the app keeps reading them all.
+        self.wants_all = False
+        self._thread = ""
+        self._focus_after_load: str | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(id="history-summary", markup=False)
@@ -302,40 +329,65 @@ class HistoryPane(Widget):
         text = Text(indent)
         text.append(marker, style="bold" if current else "dim")
         text.append(f"{cp.step:>3} {self._time(cp.created_at)} ", style="dim")
+        # One line per entry: a mark before the summary (a long summary is cut
+        # at the end), explained in the summary line above the timeline.
+        if cp.profile_updated:
+            text.append(f"{PROFILE_MARK} ", style="italic")
         summary = one_line(cp.summary or cp.kind, 120)
         text.append(summary, style="bold" if latest else "" if current else "dim")
-        # Its own line: at the end of a long summary it would be cut off.
-        if cp.profile_updated:
-            text.append("\n" + indent + " " * 12 + "· profile updated", style="italic dim")
         return TimelineRow(_ENTRY + cp.id, cp.id, text, current=current, depth=depth)
 
     def _rebuild(self) -> None:
         history = self.history
+        thread = history.thread_id if history is not None else ""
+        if thread != self._thread:
+            self._thread = thread
+            self.limit = self.PAGE
+            self.wants_all = False
+            self._focus_after_load = None
         self._tree = BranchTree(history) if history is not None else None
         # A new listing means the head moved (a reply, a rewind): show the
         # current branch again rather than a stale choice.
         self._choices = {}
-        self._render_rows(focus_id=None)
+        focus_id, self._focus_after_load = self._focus_after_load, None
+        self._render_rows(focus_id=focus_id)
+
+    def _more_row(self, hidden: int) -> TimelineRow:
+        text = Text("▲ earlier entries…", style="italic")
+        if hidden:
+            text.append(f" ({hidden:,} more)", style="dim")
+        return TimelineRow(_MORE, "", text, is_more=True)
 
     def _render_rows(self, focus_id: str | None) -> None:
         tree = self._tree
-        self.rows = self._rows(tree) if tree is not None else []
+        rows = self._rows(tree) if tree is not None else []
+        hidden = max(0, len(rows) - self.limit)
+        self.rows = rows[hidden:]
+        complete = tree is None or tree.history.complete
+        if hidden or not complete:
+            self.rows.insert(0, self._more_row(hidden))
         timeline = self.query_one(TimelineList)
         timeline.set_options(Option(r.text, id=r.option_id) for r in self.rows)
-        entries = sum(1 for r in self.rows if not r.is_fork)
+        entries = sum(1 for r in self.rows if r.is_entry)
         forks = sum(1 for r in self.rows if r.is_fork)
         self.query_one("#history-empty").display = not self.rows
         timeline.display = bool(self.rows)
         summary = f"{entries} {'entry' if entries == 1 else 'entries'}" if self.rows else ""
+        if hidden or not complete:
+            summary = "newest " + summary
         if forks:
             summary += f" · {forks} fork{'s' if forks > 1 else ''}"
-        if any(not r.current for r in self.rows if not r.is_fork):
+        if any(not r.current for r in self.rows if r.is_entry):
             summary += " · viewing another branch"
+        if tree is not None and any(
+            tree.by_id[r.checkpoint_id].profile_updated for r in self.rows if r.is_entry
+        ):
+            summary += f" · {PROFILE_MARK} profile updated"
         self.query_one("#history-summary", Static).update(Text(summary))
         self.refresh_bindings()
         if focus_id is None:
             focus_id = next(
-                (r.option_id for r in reversed(self.rows) if r.current and not r.is_fork), None
+                (r.option_id for r in reversed(self.rows) if r.current and r.is_entry), None
             )
         target = next((i for i, r in enumerate(self.rows) if r.option_id == focus_id), None)
         if target is None and self.rows:
@@ -358,14 +410,14 @@ class HistoryPane(Widget):
 
     def _update_buttons(self) -> None:
         row = self._highlighted_row()
-        self.query_one("#history-rewind", Button).disabled = row is None or row.is_fork
+        self.query_one("#history-rewind", Button).disabled = row is None or not row.is_entry
 
     @on(OptionList.OptionHighlighted, "#history-timeline")
     def _highlighted(self, event: OptionList.OptionHighlighted) -> None:
         event.stop()
         self._update_buttons()
         row = self._highlighted_row()
-        if row is not None and not row.is_fork:
+        if row is not None and row.is_entry:
             self.post_message(self.CheckpointPreviewed(row.checkpoint_id, self._history_thread()))
 
     @on(OptionList.OptionSelected, "#history-timeline")
@@ -374,7 +426,9 @@ class HistoryPane(Widget):
         row = self._highlighted_row()
         if row is None:
             return
-        if row.is_fork:
+        if row.is_more:
+            self.show_earlier()
+        elif row.is_fork:
             self._switch(row, 1)
         else:
             self.post_message(self.RewindRequested(row.checkpoint_id, self._history_thread()))
@@ -383,7 +437,7 @@ class HistoryPane(Widget):
     def _rewind_pressed(self, event: Button.Pressed) -> None:
         event.stop()
         row = self._highlighted_row()
-        if row is not None and not row.is_fork:
+        if row is not None and row.is_entry:
             self.post_message(self.RewindRequested(row.checkpoint_id, self._history_thread()))
         # Keep the keyboard on the timeline, where the next choice is made.
         self.query_one(TimelineList).focus()
@@ -399,6 +453,17 @@ class HistoryPane(Widget):
         if action == "switch_branch":
             return any(r.is_fork for r in self.rows)
         return True
+
+    def show_earlier(self) -> None:
+        """Show the next page of older rows; ask the app when they were not read."""
+        first = next((r.option_id for r in self.rows if r.is_entry), None)
+        self.limit += self.PAGE
+        history = self.history
+        if history is not None and not history.complete:
+            self.wants_all = True
+            self._focus_after_load = first
+            self.post_message(self.EarlierRequested(history.thread_id))
+        self._render_rows(focus_id=first)
 
     def action_back_to_latest(self) -> None:
         self._choices = {}

@@ -106,6 +106,28 @@ class MessageLines(Widget, can_focus=True):
             self._blocks.append(self._render_message(message))
         self.refresh(layout=True)
 
+    def acknowledge(self, saved: ChatMessage) -> bool:
+        """Give the person's newest message (shown at once) its stored form.
+
+        Sent, edited (no id yet) or regenerated (sent again: a new id).
+        """
+        for i in range(len(self.messages) - 1, max(-1, len(self.messages) - 4), -1):
+            m = self.messages[i]
+            if m.role == saved.role == "user":
+                if m == saved:
+                    return True
+                self.messages[i] = saved
+                if self._width and i >= self._start:
+                    self._blocks[i - self._start] = self._render_message(saved)
+                    self.refresh(layout=True)
+                return True
+        return False
+
+    @property
+    def all_saved(self) -> bool:
+        """Every message shown has its stored id (none is only shown optimistically)."""
+        return all(m.id for m in self.messages)
+
     @property
     def has_older(self) -> bool:
         return self._start > 0
