@@ -14,6 +14,7 @@ os.environ.setdefault("LANGGRAPH_STRICT_MSGPACK", "true")
 
 from chat_app.config import Settings, load_settings
 from chat_app.core.service import ChatService
+from tests.fake_openai import FakeOpenAI
 
 
 def make_settings(data_dir: Path, **sections: dict[str, Any]) -> Settings:
@@ -56,3 +57,33 @@ def chat(service: ChatService, thread_id: str, text: str) -> str:
         elif isinstance(ev, ReplyFailed):
             raise AssertionError(f"reply failed: {ev.reason}")
     return reply
+
+
+# Environment that would send the OpenAI client somewhere else than the
+# loopback server (other endpoints, proxies, keys): cleared for these tests.
+REDIRECTING_ENV = (
+    "OPENAI_API_KEY",
+    "OPENAI_BASE_URL",
+    "OPENAI_API_BASE",
+    "OPENAI_PROXY",
+    "OPENAI_ORG_ID",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+)
+
+
+@pytest.fixture(autouse=True)
+def _no_env_redirects(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test: nothing in the environment redirects or authenticates a model client."""
+    for name in REDIRECTING_ENV:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI() as server:
+        yield server

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -39,31 +38,6 @@ from tests.fake_openai import FakeOpenAI
 KEY = "sk-test-SENTINEL-" + "q7Zx" * 8
 READ_TIMEOUT = 0.5
 LONG_TEXT = "one two three four five six seven eight"
-
-
-@pytest.fixture(autouse=True)
-def _no_env_redirects(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keep environment settings (proxies, other endpoints, keys) out of these tests."""
-    for name in (
-        "OPENAI_API_KEY",
-        "OPENAI_BASE_URL",
-        "OPENAI_API_BASE",
-        "OPENAI_PROXY",
-        "OPENAI_ORG_ID",
-        "HTTP_PROXY",
-        "HTTPS_PROXY",
-        "ALL_PROXY",
-        "http_proxy",
-        "https_proxy",
-        "all_proxy",
-    ):
-        monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI() as server:
-        yield server
 
 
 def model_for(fake: FakeOpenAI, read_timeout_s: float = READ_TIMEOUT) -> BaseChatModel:

@@ -16,8 +16,6 @@ from tests.test_retry_service import (  # noqa: F401 (fixtures)
     TEXT,
     ServiceFactory,
     Sleeps,
-    _no_env_redirects,
-    fake,
     make_service,
     only,
     reply_attempts,
@@ -26,7 +24,7 @@ from tests.test_retry_service import (  # noqa: F401 (fixtures)
 
 
 def test_502_forever_makes_exactly_max_attempts(
-    fake: FakeOpenAI,  # noqa: F811
+    fake: FakeOpenAI,
     make_service: ServiceFactory,  # noqa: F811
 ) -> None:
     fake.status(502, times=None)
@@ -78,7 +76,7 @@ def test_connection_failures_are_retried_by_one_layer_only(
 
 
 def test_retry_action_after_giving_up_makes_one_request_and_one_reply(
-    fake: FakeOpenAI,  # noqa: F811
+    fake: FakeOpenAI,
     make_service: ServiceFactory,  # noqa: F811
 ) -> None:
     fake.status(503, times=3)

@@ -29,28 +29,6 @@ TEXT = "one two three four five six"
 FULL_REPLY = f"Echo: {TEXT}"
 
 
-@pytest.fixture(autouse=True)
-def _no_env_redirects(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in (
-        "OPENAI_BASE_URL",
-        "OPENAI_API_BASE",
-        "OPENAI_PROXY",
-        "HTTP_PROXY",
-        "HTTPS_PROXY",
-        "ALL_PROXY",
-        "http_proxy",
-        "https_proxy",
-        "all_proxy",
-    ):
-        monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI() as server:
-        yield server
-
-
 ServiceFactory = Callable[..., ChatService]
 
 
