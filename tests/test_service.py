@@ -76,3 +76,17 @@ def test_delete_removes_checkpoints_and_index(service: ChatService) -> None:
         assert "no thread" in str(exc)
     else:
         raise AssertionError("a deleted thread must not load")
+
+
+def test_backoff_is_exponential_with_jitter_capped_and_honours_retry_after(
+    service_factory,
+) -> None:
+    from graphs.errors import TransientModelError
+
+    svc = service_factory(model={"backoff_initial_s": 1.0, "backoff_max_s": 5.0})
+    err = TransientModelError("503")
+    for attempt, low, high in [(1, 1.0, 2.0), (2, 2.0, 3.0), (3, 4.0, 5.0), (6, 5.0, 5.0)]:
+        waits = [svc._backoff(attempt, err) for _ in range(50)]
+        assert all(low <= w <= high for w in waits), (attempt, min(waits), max(waits))
+    assert len({svc._backoff(2, err) for _ in range(20)}) > 1  # jittered
+    assert svc._backoff(1, TransientModelError("429", retry_after=7.0)) == 7.0

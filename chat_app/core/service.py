@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import random
 import sqlite3
 import sys
 import threading
@@ -21,8 +20,10 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, cast
 
+import tenacity
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMessage
 from langchain_core.runnables import RunnableConfig
@@ -585,12 +586,20 @@ class ChatService:
         return str(msgs[0].id) if msgs else ""
 
     def _backoff(self, attempt: int, err: ModelCallError) -> float:
+        """Seconds before the next attempt: the server's Retry-After, else
+        tenacity's exponential backoff with jitter, capped.
+
+        The attempt loop itself is in ``_run``, not a tenacity decorator: it
+        has to yield a Retrying event and wait cancellably between attempts.
+        """
         m = self.settings.model
         if err.retry_after is not None:
             return float(err.retry_after)
-        base: float = min(m.backoff_max_s, m.backoff_initial_s * 2.0 ** (attempt - 1))
-        # Full jitter on the upper half: spread out instances that failed together.
-        return base / 2 + random.uniform(0, base / 2)
+        wait = tenacity.wait_exponential_jitter(
+            multiplier=m.backoff_initial_s, max=m.backoff_max_s, jitter=m.backoff_initial_s
+        )
+        state = cast(tenacity.RetryCallState, SimpleNamespace(attempt_number=attempt))
+        return float(wait(state))
 
     def _run(
         self,
