@@ -14,16 +14,17 @@ shown with it. The same messages always give the same text.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import (
     AIMessage,
@@ -864,13 +865,8 @@ class OfflineChatModel(BaseChatModel):
         )
         return ChatResult(generations=[ChatGeneration(message=msg)])
 
-    def _stream(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> Iterator[ChatGenerationChunk]:
+    def _chunks(self, messages: list[BaseMessage]) -> Iterator[ChatGenerationChunk]:
+        """The reply's chunks with chaos applied; the caller paces them."""
         self._maybe_fail()
         drop_after = 0
         kill_after = 0
@@ -880,12 +876,7 @@ class OfflineChatModel(BaseChatModel):
             kill_after = self.chaos.kill_after_tokens
         msg_id = str(uuid.uuid4())
         for n, tok in enumerate(tokens(self.reply_text(messages)), 1):
-            if self.token_delay_s > 0 and n > 1:
-                time.sleep(self.token_delay_s)
-            chunk = ChatGenerationChunk(message=AIMessageChunk(content=tok, id=msg_id))
-            if run_manager is not None:
-                run_manager.on_llm_new_token(tok, chunk=chunk)
-            yield chunk
+            yield ChatGenerationChunk(message=AIMessageChunk(content=tok, id=msg_id))
             if kill_after and n >= kill_after:
                 os.kill(os.getpid(), signal.SIGKILL)
             if drop_after and n >= drop_after:
@@ -899,3 +890,35 @@ class OfflineChatModel(BaseChatModel):
                 response_metadata={"finish_reason": "stop", "model_name": "offline"},
             )
         )
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        for n, chunk in enumerate(self._chunks(messages), 1):
+            tok = chunk.text
+            if tok and self.token_delay_s > 0 and n > 1:
+                time.sleep(self.token_delay_s)
+            if tok and run_manager is not None:
+                run_manager.on_llm_new_token(tok, chunk=chunk)
+            yield chunk
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        # Native async: without it LangChain runs the sync stream in an
+        # executor thread, one hop per token.
+        for n, chunk in enumerate(self._chunks(messages), 1):
+            tok = chunk.text
+            if tok and self.token_delay_s > 0 and n > 1:
+                await asyncio.sleep(self.token_delay_s)
+            if tok and run_manager is not None:
+                await run_manager.on_llm_new_token(tok, chunk=chunk)
+            yield chunk
