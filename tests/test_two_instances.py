@@ -19,10 +19,8 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatGenerationChunk
 
@@ -179,14 +177,8 @@ ON_FIRST_TOKEN: list[Callable[[], None]] = []
 
 
 class HookedModel(OfflineChatModel):
-    def _stream(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> Iterator[ChatGenerationChunk]:
-        for i, chunk in enumerate(super()._stream(messages, stop, run_manager, **kwargs)):
+    def _chunks(self, messages: list[BaseMessage]) -> Iterator[ChatGenerationChunk]:
+        for i, chunk in enumerate(super()._chunks(messages)):
             if i == 0 and ON_FIRST_TOKEN:
                 ON_FIRST_TOKEN.pop()()
             yield chunk

@@ -21,8 +21,8 @@ BROKEN = {"on": True}
 class BreakingModel(OfflineChatModel):
     """Streams three tokens, then fails for good (not worth retrying) while BROKEN."""
 
-    def _stream(self, *args: Any, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
-        for i, chunk in enumerate(super()._stream(*args, **kwargs)):
+    def _chunks(self, *args: Any, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+        for i, chunk in enumerate(super()._chunks(*args, **kwargs)):
             if i == 3 and BROKEN["on"]:
                 raise ModelCallError("the model server went away", transient=False)
             yield chunk
