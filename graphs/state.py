@@ -65,6 +65,10 @@ class ChatState(TypedDict, total=False):
     settings: ThreadSettings
 
 
+# The delta channels' reducers, for a saver that folds their history itself.
+DELTA_REDUCERS: dict[str, Callable[[Any, Sequence[Any]], Any]] = {"messages": add_message_batches}
+
+
 def _v0_to_v1(values: dict[str, Any]) -> dict[str, Any]:
     # v0 threads had no version and no profile context channel.
     return {"state_version": 1, "profile_context": values.get("profile_context", "")}

@@ -12,6 +12,20 @@ default: writes from the parent down to the seed checkpoint, oldest first.
 Deserialized snapshots are kept in a small cache: every turn of a thread
 reads the same snapshot until the next one is written, and deserializing it
 costs time in proportion to the length of the conversation.
+
+For channels whose reducer it is given, the saver also folds the history
+itself and keeps the result, the channel's value at that checkpoint, in a
+second small cache. The next turn's walk stops at the first cached
+checkpoint it meets, so it reads and folds only that turn's few writes
+instead of everything since the last snapshot: the cost of a turn no longer
+depends on how far the snapshot is, which lets snapshots be rare (a smaller
+database) without slowing a long thread down.
+
+Versions are plain zero-padded counters: LangGraph's random suffix keeps
+versions unique where a separate blob table is keyed by them, but SQLite
+stores channel values inside the checkpoint, and the suffix's random digits
+were most of each (compressed) checkpoint. They still sort after every
+version written in the old format.
 """
 
 from __future__ import annotations
@@ -19,7 +33,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -66,14 +80,45 @@ def _fresh(value: Any) -> Any:
     return list(value) if isinstance(value, list) else value
 
 
+Reducer = Callable[[Any, Sequence[Any]], Any]
+
+
 class FastSqliteSaver(SqliteSaver):
     # Snapshots of a few threads (checkpoints never change once written).
     SNAPSHOT_CACHE_SIZE = 4
+    # Folded values at recently read checkpoints (a few per thread).
+    VALUE_CACHE_SIZE = 16
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, reducers: Mapping[str, Reducer] | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self._snapshots: OrderedDict[tuple[str, str, str], dict[str, Any]] = OrderedDict()
         self._snapshots_lock = threading.Lock()
+        self._reducers = dict(reducers or {})
+        self._values: OrderedDict[tuple[str, str, str], dict[str, Any]] = OrderedDict()
+
+    def get_next_version(self, current: str | None, channel: None) -> str:
+        if current is None:
+            current_v = 0
+        elif isinstance(current, int):
+            current_v = current
+        else:
+            current_v = int(current.split(".")[0])
+        return f"{current_v + 1:032}"
+
+    def _cached_values(self, key: tuple[str, str, str]) -> dict[str, Any] | None:
+        with self._snapshots_lock:
+            found = self._values.get(key)
+            if found is not None:
+                self._values.move_to_end(key)
+            return found
+
+    def _keep_values(self, key: tuple[str, str, str], values: dict[str, Any]) -> None:
+        with self._snapshots_lock:
+            self._values[key] = values
+            while len(self._values) > self.VALUE_CACHE_SIZE:
+                self._values.popitem(last=False)
 
     def _snapshot_values(self, cur: Any, thread_id: str, ns: str, cid: str) -> dict[str, Any]:
         key = (thread_id, ns, cid)
@@ -115,12 +160,22 @@ class FastSqliteSaver(SqliteSaver):
                 if row is None:
                     return {ch: {"writes": []} for ch in channels}
                 checkpoint_id = row[0]
+            folded = self._cached_values((thread_id, ns, checkpoint_id))
+            if folded is not None and all(ch in folded for ch in channels):
+                return {ch: {"seed": _fresh(folded[ch]), "writes": []} for ch in channels}
             chain = cur.execute(
                 _chain_sql(len(channels)),
                 (thread_id, ns, checkpoint_id, thread_id, ns, *channels),
             ).fetchall()
             ancestors = [cid for cid, _ in chain[1:]]
             for i, (cid, meta_blob) in enumerate(chain[1:]):
+                known = self._cached_values((thread_id, ns, cid)) or {}
+                for ch in channels:
+                    if ch not in seed_at and ch in known:
+                        seeds[ch] = _fresh(known[ch])
+                        seed_at[ch] = i
+                if len(seed_at) == len(channels):
+                    break
                 counters = _counters(meta_blob)
                 candidates = [ch for ch in channels if ch not in seed_at and ch not in counters]
                 if not candidates:
@@ -132,15 +187,18 @@ class FastSqliteSaver(SqliteSaver):
                         seed_at[ch] = i
                 if len(seed_at) == len(channels):
                     break
+            # Writes only down to the farthest seed (or the root when one is missing).
+            depth = len(ancestors) if len(seed_at) < len(channels) else max(seed_at.values()) + 1
+            needed = ancestors[:depth]
             rows: list[tuple[Any, ...]] = []
-            if ancestors:
+            if needed:
                 marks = ",".join("?" * len(channels))
                 rows = cur.execute(
                     "SELECT checkpoint_id, task_id, channel, type, value, task_path, idx"
                     " FROM writes WHERE thread_id = ? AND checkpoint_ns = ?"
                     f" AND channel IN ({marks})"
                     " AND checkpoint_id IN (SELECT value FROM json_each(?))",
-                    (thread_id, ns, *channels, json.dumps(ancestors)),
+                    (thread_id, ns, *channels, json.dumps(needed)),
                 ).fetchall()
         by_cp: dict[str, list[tuple[Any, ...]]] = {}
         for r in rows:
@@ -157,4 +215,34 @@ class FastSqliteSaver(SqliteSaver):
             if ch in seeds:
                 entry["seed"] = seeds[ch]
             result[ch] = entry
-        return result
+        return self._fold(thread_id, ns, checkpoint_id, result)
+
+    def _fold(
+        self, thread_id: str, ns: str, checkpoint_id: str, result: dict[str, DeltaChannelHistory]
+    ) -> dict[str, DeltaChannelHistory]:
+        """Fold each history whose reducer is known into one seed, and keep it.
+
+        Same value as the channel's own replay (one reducer call over the
+        writes, oldest first). Histories with anything but plain lists
+        written (an Overwrite, say) are left for the channel to replay.
+        """
+        folded: dict[str, Any] = {}
+        for ch, entry in result.items():
+            reducer = self._reducers.get(ch)
+            values = [v for _, _, v in entry["writes"]]
+            if reducer is None or not all(isinstance(v, list) for v in values):
+                continue
+            seed = entry.get("seed")
+            base = seed.value if isinstance(seed, _DeltaSnapshot) else seed
+            if base is None:
+                base = []
+            elif not isinstance(base, list):
+                continue
+            folded[ch] = _DeltaSnapshot(reducer(base, values) if values else list(base))
+        if not folded:
+            return result
+        self._keep_values((thread_id, ns, checkpoint_id), folded)
+        out = dict(result)
+        for ch, value in folded.items():
+            out[ch] = {"seed": _fresh(value), "writes": []}
+        return out

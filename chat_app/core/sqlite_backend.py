@@ -28,6 +28,7 @@ from chat_app.core.serde import COMPRESS_PREFIX as COMPRESS_PREFIX
 from chat_app.core.serde import MAX_BLOB_BYTES as MAX_BLOB_BYTES
 from chat_app.core.serde import CompressingSerializer as CompressingSerializer
 from chat_app.core.serde import strict_serde as strict_serde
+from graphs.state import DELTA_REDUCERS
 
 DB_NAME = "chat.db"
 
@@ -122,7 +123,7 @@ def open_sqlite_backend(data_dir: Path, busy_timeout_s: float) -> SqliteBackend:
     try:
         saver_conn = connect(path, busy_timeout_s, autocommit=False)
         check_database(path, saver_conn)
-        saver = FastSqliteSaver(saver_conn, serde=strict_serde())
+        saver = FastSqliteSaver(saver_conn, serde=strict_serde(), reducers=DELTA_REDUCERS)
         saver.setup()
         store_conn = connect(path, busy_timeout_s, autocommit=True)
         store = SqliteStore(store_conn)
