@@ -415,6 +415,16 @@ class ChatApp(App[int]):
         Only the newest checkpoints are read unless ``complete`` (the person
         asked for earlier entries, or the pane already shows them all).
         """
+        newest = self._history_window(thread_id, complete=complete)
+        self.call_service(
+            lambda: self.service.history(thread_id, newest=newest),
+            self._history_if_current,
+            group="history",
+            exclusive=True,
+        )
+
+    def _history_window(self, thread_id: str, *, complete: bool = False) -> int | None:
+        """How many of the newest checkpoints the history pane reads (None: all)."""
         pane = self._panel("history-pane")
         shown = self.history
         if (
@@ -424,13 +434,7 @@ class ChatApp(App[int]):
             and getattr(pane, "wants_all", False)
         ):
             complete = True
-        newest = None if complete else HISTORY_WINDOW
-        self.call_service(
-            lambda: self.service.history(thread_id, newest=newest),
-            self._history_if_current,
-            group="history",
-            exclusive=True,
-        )
+        return None if complete else HISTORY_WINDOW
 
     def on_history_pane_earlier_requested(self, event: Any) -> None:
         if self._for_current(event) and self.current_id is not None:
@@ -912,16 +916,26 @@ class ChatApp(App[int]):
         tid = self.current_id
         if tid is None or self.reply_thread is not None:
             return
+        newest = self._history_window(tid)
 
-        def rewound(messages: list[ChatMessage]) -> None:
+        def rewind() -> tuple[list[ChatMessage], History]:
+            # One worker for both: the chat and the timeline change in one frame.
+            messages = self.service.rewind(tid, checkpoint_id)
+            return messages, self.service.history(tid, newest=newest)
+
+        def rewound(result: tuple[list[ChatMessage], History]) -> None:
+            messages, history = result
             self.notify("Rewound: the next message continues from here on a new branch.")
-            self._show_head(tid, messages)
+            self._show_head(tid, messages, history)
             self.chat_input.focus()
 
-        self.call_service(lambda: self.service.rewind(tid, checkpoint_id), rewound)
+        self.call_service(rewind, rewound)
 
-    def _show_head(self, thread_id: str, messages: list[ChatMessage]) -> None:
-        """Show the messages a rewind returned; the history follows in its own worker.
+    def _show_head(
+        self, thread_id: str, messages: list[ChatMessage], history: History | None = None
+    ) -> None:
+        """Show the messages a rewind returned, and its history (read in its own
+        worker when not given).
 
         Rendered messages are reused (MessageLines caches them per message).
         """
@@ -929,7 +943,10 @@ class ChatApp(App[int]):
             return
         self._leave_preview_ui()
         self.chat.show_messages(messages)
-        self.load_history(thread_id)
+        if history is None:
+            self.load_history(thread_id)
+        else:
+            self._history_if_current(history)
         if self.reply_thread is None and thread_id not in self.pending:
             self.status.state = "idle"
 

@@ -249,6 +249,9 @@ class HistoryPane(Widget):
         self.wants_all = False
         self._thread = ""
         self._focus_after_load: str | None = None
+        # Whether the branch keys were shown: the footer is rebuilt only when
+        # that changes, not on every new listing.
+        self._had_forks: bool | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(id="history-summary", markup=False)
@@ -384,7 +387,9 @@ class HistoryPane(Widget):
         ):
             summary += f" · {PROFILE_MARK} profile updated"
         self.query_one("#history-summary", Static).update(Text(summary))
-        self.refresh_bindings()
+        if bool(forks) != self._had_forks:
+            self._had_forks = bool(forks)
+            self.refresh_bindings()
         if focus_id is None:
             focus_id = next(
                 (r.option_id for r in reversed(self.rows) if r.current and r.is_entry), None
