@@ -279,6 +279,13 @@ async def test_branch_keys_appear_in_the_footer_only_where_there_is_a_fork(
         app.query_one(HistoryPane).history = service.history(thread_id)
         await pilot.pause()
         assert "Prev branch" in screen_lines(app)[-1]
+        # A new listing of the same thread keeps them; a thread without forks hides them.
+        app.query_one(HistoryPane).history = service.history(thread_id)
+        await pilot.pause()
+        assert "Prev branch" in screen_lines(app)[-1]
+        app.query_one(HistoryPane).history = service.history(t.id)
+        await pilot.pause()
+        assert "branch" not in screen_lines(app)[-1]
 
 
 async def test_empty_and_cleared_history() -> None:
