@@ -126,6 +126,62 @@ def test_corrupt_database_is_refused_and_never_modified(
     assert digest(db) == before, "the damaged database was modified"
 
 
+def _flip_pages(db: Path) -> None:
+    """Damage b-tree pages in place, then give the file back its old times."""
+    st = db.stat()
+    raw = bytearray(db.read_bytes())
+    for p in range(3, len(raw) // 4096 - 1, 2):
+        for off in range(p * 4096 + 8, p * 4096 + 200):
+            raw[off] ^= 0xA5
+    with db.open("r+b") as f:  # same inode, same size
+        f.write(bytes(raw))
+    os.utime(db, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def test_a_start_after_a_crash_checks_the_file_even_when_it_looks_untouched(
+    base: Path, service_factory: Callable[..., ChatService]
+) -> None:
+    from chat_app.core import sqlite_backend as sb
+
+    data = base / "data"
+    make_db(service_factory, data)
+    db = data / "chat.db"
+    assert (data / sb.CLEAN_MARK).exists(), "a clean close leaves its mark"
+    backend = sb.open_sqlite_backend(data, 5.0)
+    assert not (data / sb.CLEAN_MARK).exists(), "a running instance holds no mark"
+    for conn in (backend.saver.conn, backend.store.conn, backend.app_conn):
+        conn.close()  # the process dies: close() never runs
+    _flip_pages(db)
+    with pytest.raises(sb.StorageError, match="damaged"):
+        sb.open_sqlite_backend(data, 5.0)
+
+
+def test_a_clean_close_spares_the_next_start_the_full_read(
+    base: Path, service_factory: Callable[..., ChatService], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chat_app.core import sqlite_backend as sb
+
+    data = base / "data"
+    t = make_db(service_factory, data)
+    checked: list[Path] = []
+    real = sb.check_database
+    monkeypatch.setattr(sb, "check_database", lambda p, c: (checked.append(p), real(p, c)))
+    svc = service_factory(data, user={"id": USER})
+    assert checked == [] and len(svc.load_messages(t)) == 40
+    chat(svc, t, "one more")
+    svc.close()
+    svc = service_factory(data, user={"id": USER})  # written and closed cleanly again
+    assert checked == []
+    svc.close()
+    # Changed behind its back (another program, a restored copy): checked again.
+    with sqlite3.connect(data / "chat.db") as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS other (x)")
+    conn.close()
+    svc = service_factory(data, user={"id": USER})
+    assert checked == [data / "chat.db"]
+    svc.close()
+
+
 @pytest.fixture
 def read_only(base: Path) -> Iterator[Callable[[Path], Path]]:
     """Make a data dir read-only: chmod for a normal user; a read-only mount for

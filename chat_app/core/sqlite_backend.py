@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import os
 import sqlite3
 import stat
@@ -31,6 +32,10 @@ from chat_app.core.serde import strict_serde as strict_serde
 from graphs.state import DELTA_REDUCERS
 
 DB_NAME = "chat.db"
+# Written at a clean close: the database file as it was left. A start that
+# finds the file unchanged skips the integrity check (which reads the whole
+# file: seconds for a large database on a cold disk); any other start checks.
+CLEAN_MARK = "chat.db.clean"
 
 
 class StorageError(Exception):
@@ -99,6 +104,45 @@ class SqliteBackend:
         for conn in (self.saver.conn, self.store.conn, self.app_conn):
             with contextlib.suppress(sqlite3.Error):
                 conn.close()
+        mark_clean(self.path)
+
+
+def _file_state(path: Path) -> dict[str, int] | None:
+    """What identifies the database file as left: None while a WAL holds changes."""
+    wal = path.with_name(path.name + "-wal")
+    try:
+        if wal.exists() and wal.stat().st_size > 0:
+            return None  # another instance is still writing, or the close was not clean
+        st = path.stat()
+    except OSError:
+        return None
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "ino": st.st_ino}
+
+
+def mark_clean(path: Path) -> None:
+    """After the last connection closed: remember the file, for a quick next start."""
+    state = _file_state(path)
+    if state is None:
+        return
+    mark = path.with_name(CLEAN_MARK)
+    with contextlib.suppress(OSError):
+        fd = os.open(mark, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(state, f)
+
+
+def left_clean(path: Path) -> bool:
+    """Whether the file is exactly as a clean close left it. Consumes the mark, so
+    that a crash of this run makes the next start check the file."""
+    mark = path.with_name(CLEAN_MARK)
+    try:
+        saved = json.loads(mark.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    finally:
+        with contextlib.suppress(OSError):
+            mark.unlink()
+    return bool(saved == _file_state(path))
 
 
 def open_sqlite_backend(data_dir: Path, busy_timeout_s: float) -> SqliteBackend:
@@ -121,8 +165,10 @@ def open_sqlite_backend(data_dir: Path, busy_timeout_s: float) -> SqliteBackend:
             f"{data_dir}: cannot create the data directory: {exc.strerror}"
         ) from None
     try:
+        clean = left_clean(path)
         saver_conn = connect(path, busy_timeout_s, autocommit=False)
-        check_database(path, saver_conn)
+        if not clean:
+            check_database(path, saver_conn)
         saver = FastSqliteSaver(saver_conn, serde=strict_serde(), reducers=DELTA_REDUCERS)
         saver.setup()
         store_conn = connect(path, busy_timeout_s, autocommit=True)

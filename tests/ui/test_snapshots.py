@@ -97,7 +97,10 @@ def build_demo(data_dir: Path) -> tuple[ChatApp, ChatService]:
     app = make_app(
         settings,
         service,
-        clock=lambda: EPOCH + 3600,
+        # Two days on: every age reads "1d" (two days less the minutes the fake
+        # clock ticked while the demo was built); an hour on gave "58m" or "59m"
+        # depending on how many ticks that took.
+        clock=lambda: EPOCH + 2 * 86400,
         poll_interval_s=3600,
         history_tz=UTC,
     )
