@@ -99,13 +99,8 @@ class FastSqliteSaver(SqliteSaver):
         self._values: OrderedDict[tuple[str, str, str], dict[str, Any]] = OrderedDict()
 
     def get_next_version(self, current: str | None, channel: None) -> str:
-        if current is None:
-            current_v = 0
-        elif isinstance(current, int):
-            current_v = current
-        else:
-            current_v = int(current.split(".")[0])
-        return f"{current_v + 1:032}"
+        # SqliteSaver's next version ("<32-digit counter>.<random>") without the suffix.
+        return super().get_next_version(current, channel).split(".", 1)[0]
 
     def _cached_values(self, key: tuple[str, str, str]) -> dict[str, Any] | None:
         with self._snapshots_lock:

@@ -42,6 +42,14 @@ AGE_REFRESH_S = 30.0
 ThreadKey = tuple[tuple[str, float, str, int, bool], ...]
 
 
+class ThreadMessage(Message):
+    """A message about one thread (the list's and the sidebar's messages)."""
+
+    def __init__(self, thread_id: str) -> None:
+        super().__init__()
+        self.thread_id = thread_id
+
+
 def thread_key(threads: list[ThreadInfo]) -> ThreadKey:
     """What the list shows of each thread: equal keys draw the same rows."""
     return tuple((t.id, t.updated_at, t.title, t.message_count, t.interrupted) for t in threads)
@@ -99,12 +107,8 @@ class ThreadList(ScrollView, can_focus=True):
     }
     """
 
-    class Selected(Message):
+    class Selected(ThreadMessage):
         """A row was chosen (Enter or click)."""
-
-        def __init__(self, thread_id: str) -> None:
-            super().__init__()
-            self.thread_id = thread_id
 
     def __init__(self, *, clock: Callable[[], float] = time.time, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -276,12 +280,8 @@ class ThreadSidebar(Vertical):
     threads: reactive[list[ThreadInfo]] = reactive(list, always_update=True)
     current_id: reactive[str | None] = reactive(None)
 
-    class ThreadSelected(Message):
+    class ThreadSelected(ThreadMessage):
         """Sent when the person picked a thread in the list."""
-
-        def __init__(self, thread_id: str) -> None:
-            super().__init__()
-            self.thread_id = thread_id
 
     class FilterChanged(Message):
         """Sent when the filter text changed (debounced while typing)."""
@@ -290,19 +290,11 @@ class ThreadSidebar(Vertical):
             super().__init__()
             self.query = query
 
-    class RenameRequested(Message):
+    class RenameRequested(ThreadMessage):
         """Sent when the person asked to rename the highlighted thread."""
 
-        def __init__(self, thread_id: str) -> None:
-            super().__init__()
-            self.thread_id = thread_id
-
-    class DeleteRequested(Message):
+    class DeleteRequested(ThreadMessage):
         """Sent when the person asked to delete the highlighted thread."""
-
-        def __init__(self, thread_id: str) -> None:
-            super().__init__()
-            self.thread_id = thread_id
 
     def __init__(self, *, clock: Callable[[], float] = time.time, id: str | None = None) -> None:
         super().__init__(id=id)
