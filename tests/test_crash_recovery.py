@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from chat_app.core.service import ChatService
+from chat_app.core.service import ChatService, PendingRun
 
 CLI = [sys.executable, "-m", "chat_app"]
 USER = "crashtest"
@@ -67,6 +67,27 @@ def open_service(factory: Callable[..., ChatService], data_dir: Path) -> ChatSer
     return factory(data_dir, user={"id": USER})
 
 
+def interrupted_run(svc: ChatService, thread: str, text: str) -> PendingRun:
+    """After a kill mid-reply: the one interrupted run, its message kept, its
+    streamed-so-far text journaled aside (never saved as a message)."""
+    pending = svc.pending_runs()
+    assert [p.thread_id for p in pending] == [thread]
+    run_ = pending[0]
+    assert run_.user_text == text
+    assert run_.partial.startswith(f"You said: “{text}”")
+    assert [m.role for m in svc.load_messages(thread)] == ["user", "assistant", "user"]
+    assert svc.get_thread(thread).interrupted
+    return run_
+
+
+def resumed_once(export_json: str, run_: PendingRun) -> None:
+    """The exported thread after a resume: one complete reply, no half one."""
+    shown = json.loads(export_json)["messages"]
+    assert [m["role"] for m in shown] == ["user", "assistant", "user", "assistant"]
+    assert [m["text"] for m in shown].count(run_.user_text) == 1
+    assert shown[-1]["text"].startswith(run_.partial) and shown[-1]["status"] == ""
+
+
 def test_partial_reply_is_kept_and_resume_gives_exactly_one_reply(
     data_dir: Path, service_factory: Callable[..., ChatService]
 ) -> None:
@@ -74,23 +95,12 @@ def test_partial_reply_is_kept_and_resume_gives_exactly_one_reply(
     crash_mid_reply(data_dir, thread, "tell me about crashes")
 
     svc = open_service(service_factory, data_dir)
-    pending = svc.pending_runs()
-    assert [p.thread_id for p in pending] == [thread]
-    run_ = pending[0]
-    assert run_.user_text == "tell me about crashes"
-    # The streamed-so-far text was journaled before the kill (every 0.5 s).
-    assert run_.partial.startswith("You said: “tell me about crashes”")
-    # The acknowledged message is on disk; the half reply is not a message.
-    assert [m.role for m in svc.load_messages(thread)] == ["user", "assistant", "user"]
-    assert svc.get_thread(thread).interrupted
+    run_ = interrupted_run(svc, thread, "tell me about crashes")
     svc.close()
 
     out = run(data_dir, "resume", thread)
     assert out.stdout.startswith(run_.partial)
-    shown = json.loads(run(data_dir, "export", thread, "--format", "json").stdout)["messages"]
-    assert [m["role"] for m in shown] == ["user", "assistant", "user", "assistant"]
-    assert [m["text"] for m in shown].count("tell me about crashes") == 1
-    assert shown[-1]["text"].startswith(run_.partial) and shown[-1]["status"] == ""
+    resumed_once(run(data_dir, "export", thread, "--format", "json").stdout, run_)
     svc = open_service(service_factory, data_dir)
     assert svc.pending_runs() == []
     assert svc.index.partial(thread) == ""

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from chat_app.config import RetentionSettings
 from chat_app.core import maintenance as mt
+from chat_app.core.events import History
 from chat_app.core.service import ChatService
 from chat_app.core.sqlite_backend import SqliteBackend
 from tests.conftest import chat
@@ -43,6 +44,18 @@ def build_branched(svc: ChatService, tail_text: int = 0) -> tuple[str, dict[str,
     return t, {"a": leaf_a, "b": leaf_b}
 
 
+def branch_owned(hist: History, leaf: str) -> set[str]:
+    """The checkpoints only the branch ending at ``leaf`` holds (up to the current branch)."""
+    current = set(hist.branch_ids)
+    parent = {c.id: c.parent_id for c in hist.checkpoints}
+    out: set[str] = set()
+    cur: str | None = leaf
+    while cur is not None and cur not in current:
+        out.add(cur)
+        cur = parent[cur]
+    return out
+
+
 def test_policy_keeps_current_branch_exact_and_drops_old_branches(
     service_factory: Callable[..., ChatService],
 ) -> None:
@@ -54,22 +67,13 @@ def test_policy_keeps_current_branch_exact_and_drops_old_branches(
     branch_b = svc.load_messages(t, leaves["b"])
     hist = svc.history(t)
     current = set(hist.branch_ids)
-    parent = {c.id: c.parent_id for c in hist.checkpoints}
-
-    def own(leaf: str) -> set[str]:
-        out: set[str] = set()
-        cur: str | None = leaf
-        while cur is not None and cur not in current:
-            out.add(cur)
-            cur = parent[cur]
-        return out
 
     # Generous policy: nothing goes.
     assert mt.plan_thread(conn, t, RetentionSettings(1000, 90)).checkpoints == 0
     # A budget that fits only the newest abandoned branch (B): A goes.
-    budget = len(own(leaves["b"]))
+    budget = len(branch_owned(hist, leaves["b"]))
     plan = mt.plan_thread(conn, t, RetentionSettings(budget, 90))
-    assert set(plan.ids) == own(leaves["a"]) - own(leaves["b"])
+    assert set(plan.ids) == branch_owned(hist, leaves["a"]) - branch_owned(hist, leaves["b"])
     assert plan.branches == 1 and plan.bytes > 0
     assert not set(plan.ids) & current
     mt.delete_checkpoints(conn, t, plan.ids)
@@ -78,7 +82,7 @@ def test_policy_keeps_current_branch_exact_and_drops_old_branches(
     assert leaves["a"] not in {c.id for c in svc.history(t).checkpoints}
     # Older than D days (0 here): every abandoned branch goes, the head stays.
     plan = mt.plan_thread(conn, t, RetentionSettings(1000, 0))
-    assert set(plan.ids) == own(leaves["b"])
+    assert set(plan.ids) == branch_owned(hist, leaves["b"])
     mt.delete_checkpoints(conn, t, plan.ids)
     mt.vacuum(conn)
     hist = svc.history(t)

@@ -4,7 +4,6 @@ mid-reply, and resume after a real process is SIGKILLed mid-reply."""
 from __future__ import annotations
 
 import io
-import json
 import os
 import signal
 import subprocess
@@ -24,7 +23,8 @@ from chat_app.core.pg_backend import PgBackend
 from chat_app.core.service import ChatService
 from tests.conftest import chat, make_settings
 from tests.services.conftest import ROOT, free_port
-from tests.test_prune import build_branched
+from tests.test_crash_recovery import interrupted_run, resumed_once
+from tests.test_prune import branch_owned, build_branched
 
 pytestmark = pytest.mark.services
 
@@ -99,25 +99,16 @@ def test_prune_on_postgres_keeps_every_kept_checkpoint_exact(
     assert not upkeep.compacts
     hist = svc.history(t)
     current = set(hist.branch_ids)
-    parent = {c.id: c.parent_id for c in hist.checkpoints}
     # Every checkpoint's messages, before anything is deleted.
     before = {c.id: svc.load_messages(t, c.id) for c in hist.checkpoints}
     head_msgs = svc.load_messages(t)
     blobs_before = count(svc, "SELECT count(*) FROM checkpoint_blobs WHERE thread_id = %s", t)
     refs_before = blob_refs(svc, t)
 
-    def own(leaf: str) -> set[str]:
-        out: set[str] = set()
-        cur: str | None = leaf
-        while cur is not None and cur not in current:
-            out.add(cur)
-            cur = parent[cur]
-        return out
-
     assert mt.plan_thread(upkeep, t, RetentionSettings(1000, 90)).checkpoints == 0
-    budget = len(own(leaves["b"]))
+    budget = len(branch_owned(hist, leaves["b"]))
     plan = mt.plan_thread(upkeep, t, RetentionSettings(budget, 90))
-    assert set(plan.ids) == own(leaves["a"]) - own(leaves["b"])
+    assert set(plan.ids) == branch_owned(hist, leaves["a"]) - branch_owned(hist, leaves["b"])
     assert plan.branches == 1 and plan.bytes > 0
     upkeep.delete(t, plan.ids)
     kept = {c.id for c in svc.history(t).checkpoints}
@@ -128,7 +119,7 @@ def test_prune_on_postgres_keeps_every_kept_checkpoint_exact(
 
     # Every abandoned branch goes; the current branch reads exactly as before.
     plan = mt.plan_thread(upkeep, t, RetentionSettings(1000, 0))
-    assert set(plan.ids) == own(leaves["b"])
+    assert set(plan.ids) == branch_owned(hist, leaves["b"])
     upkeep.delete(t, plan.ids)
     assert {c.id for c in svc.history(t).checkpoints} == current
     for cid in current:
@@ -306,14 +297,7 @@ def test_resume_after_sigkill_mid_reply_on_postgres(
     assert crashed.returncode == -signal.SIGKILL, crashed.stderr
 
     svc = pg_service(make_service, pg_dsn)
-    pending = svc.pending_runs()
-    assert [p.thread_id for p in pending] == [thread]
-    run_ = pending[0]
-    assert run_.user_text == "tell me about crashes"
-    # The streamed-so-far text was saved aside before the kill.
-    assert run_.partial.startswith("You said: “tell me about crashes”")
-    assert [m.role for m in svc.load_messages(thread)] == ["user", "assistant", "user"]
-    assert svc.get_thread(thread).interrupted
+    run_ = interrupted_run(svc, thread, "tell me about crashes")
     # The killed holder's advisory lock went with its session.
     lock = svc.backend.lock(thread)
     assert lock.try_acquire()
@@ -322,11 +306,7 @@ def test_resume_after_sigkill_mid_reply_on_postgres(
 
     out = cli(tmp_path, pg_dsn, "resume", thread)
     assert out.stdout.startswith(run_.partial)
-    shown = json.loads(cli(tmp_path, pg_dsn, "export", thread, "--format", "json").stdout)
-    msgs = shown["messages"]
-    assert [m["role"] for m in msgs] == ["user", "assistant", "user", "assistant"]
-    assert [m["text"] for m in msgs].count("tell me about crashes") == 1
-    assert msgs[-1]["text"].startswith(run_.partial) and msgs[-1]["status"] == ""
+    resumed_once(cli(tmp_path, pg_dsn, "export", thread, "--format", "json").stdout, run_)
     svc = pg_service(make_service, pg_dsn)
     assert svc.pending_runs() == []
     assert svc.index.partial(thread) == ""

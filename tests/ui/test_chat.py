@@ -24,6 +24,17 @@ async def send(pilot, text: str) -> None:
     await settle(pilot)
 
 
+async def start_long_reply(pilot) -> None:
+    """Ask for a long reply and wait until some of it has streamed in."""
+    await pilot.click("#chat-input")
+    await pilot.press(*"tell me a long story please")
+    await pilot.press("enter")
+    for _ in range(200):
+        await pilot.pause(0.02)
+        if len(pilot.app.chat.reply_text) > 3:
+            break
+
+
 def first_line(text: str) -> str:
     return text.strip().splitlines()[0][:30]
 
@@ -59,14 +70,7 @@ async def test_escape_stops_the_reply_and_keeps_it(tmp_path: Path):
         app = make_app(settings, service, poll_interval_s=3600)
         async with app.run_test(size=(100, 30)) as pilot:
             await settle(pilot)
-            await pilot.click("#chat-input")
-            await pilot.press(*"tell me a long story please")
-            await pilot.press("enter")
-            # Wait until some of the reply has streamed in, then stop it.
-            for _ in range(200):
-                await pilot.pause(0.02)
-                if len(app.chat.reply_text) > 3:
-                    break
+            await start_long_reply(pilot)
             assert app.status.state == "streaming"
             await pilot.press("escape")
             await settle(pilot)

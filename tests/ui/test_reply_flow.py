@@ -13,7 +13,7 @@ from chat_app.ui import app as app_module
 from chat_app.ui.app import make_app
 from chat_app.ui.widgets.history_pane import HistoryPane, TimelineList
 from tests.ui.conftest import make_settings
-from tests.ui.test_chat import send, settle
+from tests.ui.test_chat import send, settle, start_long_reply
 
 
 def shown_equals_stored(app, service: ChatService, tid: str) -> None:
@@ -110,13 +110,7 @@ async def test_escape_stops_a_batched_stream_at_once(tmp_path: Path, monkeypatch
         app = make_app(settings, service, poll_interval_s=3600)
         async with app.run_test(size=(100, 30)) as pilot:
             await settle(pilot)
-            await pilot.click("#chat-input")
-            await pilot.press(*"tell me a long story please")
-            await pilot.press("enter")
-            for _ in range(200):
-                await pilot.pause(0.02)
-                if len(app.chat.reply_text) > 3:
-                    break
+            await start_long_reply(pilot)
             await pilot.press("escape")
             # The stop reached the service with the key press, not after the buffer.
             assert cancelled == [app.current_id]
