@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import random
 import sqlite3
 import time
@@ -11,16 +10,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-# As in the app: strict msgpack, set before langgraph is imported.
-os.environ.setdefault("LANGGRAPH_STRICT_MSGPACK", "true")
-
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 
-from chat_app.config import Settings, load_settings
+from benchmarks.app_env import USER as USER  # re-exported
+from benchmarks.app_env import make_settings as make_settings  # re-exported
+from benchmarks.app_env import rss_mb as rss_mb  # re-exported
+from chat_app.config import Settings
 from graphs.offline import OfflineChatModel
-
-USER = "bench"
 
 
 @dataclass
@@ -51,19 +48,6 @@ class Result:
         d = asdict(self)
         d["ratio"] = self.ratio
         return d
-
-
-def make_settings(data_dir: Path, token_delay_ms: float = 0.0) -> Settings:
-    return load_settings(
-        None,
-        env={},
-        overrides={
-            "storage": {"data_dir": str(data_dir)},
-            "model": {"offline_token_delay_ms": token_delay_ms},
-            "user": {"id": USER},
-        },
-        use_user_config=False,
-    )
 
 
 WORDS = (  # noqa: SIM905 - a paragraph of words reads better than a list literal
@@ -182,15 +166,6 @@ def copy_db(src: Path, dst: Path) -> None:
     finally:
         b.close()
         a.close()
-
-
-def rss_mb() -> float:
-    """Resident memory of this process, in MB (Linux /proc)."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def percentile(values: list[float], p: float) -> float:

@@ -174,8 +174,9 @@ def cmd_soak(service: ChatService, args: argparse.Namespace) -> int:
     """Driver for the crash harness and the two-instance test (hidden command).
 
     With ``--wait-go`` it first prints ``OPEN`` and waits for a ``GO`` line on
-    standard input. Prints ``READY`` once the database is open, ``RESUMED <thread>`` for each
-    reply finished by the start-up recovery, ``RECOVERED <n>``, then sends
+    standard input. Prints ``READY`` once the database and the agent are open,
+    ``RESUMED <thread>`` for each reply finished by the start-up recovery,
+    ``RECOVERED <n>``, then sends
     ``<prefix> <n>`` to ``threads[n % len(threads)]`` and prints ``ACK <n>``
     after each send returns with a complete reply.
     """
@@ -197,6 +198,8 @@ def cmd_soak(service: ChatService, args: argparse.Namespace) -> int:
             except Exception:
                 if service.index.get(service.user_id, tid) is None:
                     raise
+    # Loaded before READY: the harness's kills are meant to land in the work.
+    service.load_agent()
     print("READY", flush=True)
     report = service.recover(resume=True)
     for tid in report.resumed:

@@ -8,64 +8,19 @@ kind is stored under a fixed key, so restating it replaces it.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from langgraph.store.base import BaseStore
 
 from graphs.extract import Statement
-
-GROUPS = {
-    "name": "name",
-    "location": "facts",
-    "job": "facts",
-    "fact": "facts",
-    "like": "preferences",
-    "dislike": "preferences",
-    "preference": "preferences",
-}
-
-
-@dataclass(frozen=True)
-class ProfileFact:
-    key: str
-    kind: str
-    value: str
-    thread_id: str = ""
-    message_id: str = ""
-    checkpoint_id: str = ""
-    learned_at: str = ""
-    source_text: str = ""
-
-    @property
-    def group(self) -> str:
-        return GROUPS.get(self.kind, "facts")
-
-    def to_dict(self) -> dict[str, str]:
-        return asdict(self)
-
-
-def profile_namespace(user_id: str) -> tuple[str, str]:
-    return ("profile", user_id)
-
-
-def _fact(key: str, value: dict[str, Any]) -> ProfileFact:
-    return ProfileFact(
-        key=key,
-        kind=str(value.get("kind", "fact")),
-        value=str(value.get("value", "")),
-        thread_id=str(value.get("thread_id", "")),
-        message_id=str(value.get("message_id", "")),
-        checkpoint_id=str(value.get("checkpoint_id", "")),
-        learned_at=str(value.get("learned_at", "")),
-        source_text=str(value.get("source_text", "")),
-    )
+from graphs.facts import GROUPS, fact_from_value
+from graphs.facts import ProfileFact as ProfileFact  # re-exported
+from graphs.facts import profile_namespace as profile_namespace  # re-exported
 
 
 def read_profile(store: BaseStore, user_id: str) -> list[ProfileFact]:
     items = store.search(profile_namespace(user_id), limit=1000)
-    facts = [_fact(item.key, item.value) for item in items]
+    facts = [fact_from_value(item.key, item.value) for item in items]
     order = {kind: i for i, kind in enumerate(GROUPS)}
     return sorted(facts, key=lambda f: (order.get(f.kind, 99), f.learned_at, f.key))
 
@@ -101,7 +56,7 @@ def apply_statements(
             "source_text": source_text[:200],
         }
         store.put(ns, st.key, value)
-        changed.append(_fact(st.key, value))
+        changed.append(fact_from_value(st.key, value))
     return changed
 
 
@@ -118,7 +73,7 @@ def set_fact(store: BaseStore, user_id: str, key: str, value: str) -> ProfileFac
         source_text="edited by you",
     )
     store.put(ns, key, data)
-    return _fact(key, data)
+    return fact_from_value(key, data)
 
 
 def forget(store: BaseStore, user_id: str, key: str) -> bool:

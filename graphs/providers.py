@@ -16,7 +16,6 @@ llama.cpp, LM Studio) lives here:
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 import re
@@ -24,7 +23,6 @@ import time
 from collections.abc import Callable, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 import openai
@@ -32,6 +30,10 @@ from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AnyMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, Field, SecretStr
 
+from graphs.endpoints import NO_KEY_MESSAGE as NO_KEY_MESSAGE  # re-exported
+from graphs.endpoints import OPENAI_BASE_URL as OPENAI_BASE_URL  # re-exported
+from graphs.endpoints import PLACEHOLDER_KEY as PLACEHOLDER_KEY  # re-exported
+from graphs.endpoints import api_key_for, is_local_base_url
 from graphs.errors import ModelCallError, StreamInterrupted, TransientModelError
 from graphs.extract import KINDS, Statement, extract_statements
 
@@ -43,31 +45,6 @@ __all__ = [
     "make_openai_model",
     "structured_extractor",
 ]
-
-OPENAI_BASE_URL = "https://api.openai.com/v1"
-NO_KEY_MESSAGE = "no API key: set OPENAI_API_KEY or model.api_key_file"
-# Local servers (Ollama, llama.cpp, LM Studio, vLLM) accept any key but the
-# client refuses to start without one.
-PLACEHOLDER_KEY = "not-needed"
-
-_LOCAL_HOSTNAMES = {"localhost", "host.docker.internal"}
-
-
-def is_local_base_url(base_url: str) -> bool:
-    """True for a server on this machine or the local network (no real key needed)."""
-    try:
-        host = (urlsplit(base_url).hostname or "").lower()
-    except ValueError:
-        return False
-    if not host:
-        return False
-    if host in _LOCAL_HOSTNAMES or host.endswith((".localhost", ".local")):
-        return True
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return ip.is_loopback or ip.is_private or ip.is_link_local or ip.is_unspecified
 
 
 def make_openai_model(
@@ -85,11 +62,7 @@ def make_openai_model(
     """
     from langchain_openai import ChatOpenAI
 
-    key = api_key.strip()
-    if not key:
-        if not (base_url and is_local_base_url(base_url)):
-            raise ModelCallError(NO_KEY_MESSAGE)
-        key = PLACEHOLDER_KEY
+    key = api_key_for(api_key, base_url)
     # openai.Timeout is the httpx flavour the installed SDK uses (httpx2 on openai>=3).
     # Read also bounds the gap between stream chunks; write and pool share it.
     timeout = openai.Timeout(read_timeout_s, connect=connect_timeout_s)

@@ -255,7 +255,9 @@ def test_read_timeout_fires_within_the_configured_time(fake: FakeOpenAI) -> None
     exc, _ = fail(model_for(fake))
     elapsed = time.monotonic() - started
 
-    assert READ_TIMEOUT * 0.9 <= elapsed <= READ_TIMEOUT * 1.2, elapsed
+    # Not before the configured time, and long before the server's 5 s hang
+    # ends (the upper bound leaves room for a loaded machine).
+    assert READ_TIMEOUT * 0.9 <= elapsed <= READ_TIMEOUT * 2, elapsed
     assert fake.count == 1
     err = classify(exc)
     assert err.transient

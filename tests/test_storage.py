@@ -16,8 +16,8 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 
 from chat_app.core.fast_saver import FastSqliteSaver
+from chat_app.core.serde import strict_serde
 from chat_app.core.service import ChatService
-from chat_app.core.sqlite_backend import strict_serde
 from graphs.state import STATE_VERSION, add_message_batches
 from tests.conftest import chat
 

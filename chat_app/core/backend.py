@@ -12,12 +12,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Protocol
 
-from langgraph.checkpoint.base import BaseCheckpointSaver
-from langgraph.store.base import BaseStore
-
 if TYPE_CHECKING:
+    from langgraph.checkpoint.base import BaseCheckpointSaver
+    from langgraph.store.base import BaseStore
+
     from chat_app.config import Settings
-    from chat_app.core.events import CheckpointInfo, ThreadInfo
+    from chat_app.core.events import ChatMessage, CheckpointInfo, ThreadInfo
 
 
 class WriterLock(Protocol):
@@ -115,6 +115,10 @@ class Backend(Protocol):
         ...
 
     def lock(self, thread_id: str) -> WriterLock: ...
+
+    def head_messages(self, thread_id: str) -> list[ChatMessage] | None:
+        """The conversation at the head, read directly; None: read it through the graph."""
+        ...
 
     def close(self) -> None: ...
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from graphs.profile import ProfileFact
+from graphs.facts import ProfileFact
 
 
 @dataclass(frozen=True)

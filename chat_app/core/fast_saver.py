@@ -41,36 +41,7 @@ from langgraph.checkpoint.base import DeltaChannelHistory, PendingWrite, writes_
 from langgraph.checkpoint.serde.types import _DeltaSnapshot
 from langgraph.checkpoint.sqlite import SqliteSaver
 
-_COUNTERS = "counters_since_delta_snapshot"
-
-
-def _counters(meta_blob: Any) -> dict[str, Any]:
-    try:
-        meta = json.loads(meta_blob) if meta_blob else {}
-    except (TypeError, ValueError):
-        return {}
-    counters = meta.get(_COUNTERS) if isinstance(meta, dict) else None
-    return counters if isinstance(counters, dict) else {}
-
-
-def _chain_sql(n_channels: int) -> str:
-    # Keep walking up from a row only while some channel is still counted in
-    # it, i.e. it is not a snapshot of every channel asked for.
-    keep_going = " OR ".join(
-        f"json_extract(CAST(chain.meta AS TEXT), '$.{_COUNTERS}.' || json_quote(?)) IS NOT NULL"
-        for _ in range(n_channels)
-    )
-    return f"""
-WITH RECURSIVE chain(id, parent, meta, depth) AS (
-    SELECT checkpoint_id, parent_checkpoint_id, metadata, 0 FROM checkpoints
-    WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id = ?
-    UNION ALL
-    SELECT c.checkpoint_id, c.parent_checkpoint_id, c.metadata, chain.depth + 1
-    FROM checkpoints c JOIN chain ON c.checkpoint_id = chain.parent
-    WHERE c.thread_id = ? AND c.checkpoint_ns = ? AND (chain.depth = 0 OR {keep_going})
-)
-SELECT id, meta FROM chain ORDER BY depth
-"""
+from chat_app.core.head_reader import chain_sql, counters
 
 
 def _fresh(value: Any) -> Any:
@@ -159,7 +130,7 @@ class FastSqliteSaver(SqliteSaver):
             if folded is not None and all(ch in folded for ch in channels):
                 return {ch: {"seed": _fresh(folded[ch]), "writes": []} for ch in channels}
             chain = cur.execute(
-                _chain_sql(len(channels)),
+                chain_sql(len(channels)),
                 (thread_id, ns, checkpoint_id, thread_id, ns, *channels),
             ).fetchall()
             ancestors = [cid for cid, _ in chain[1:]]
@@ -171,8 +142,8 @@ class FastSqliteSaver(SqliteSaver):
                         seed_at[ch] = i
                 if len(seed_at) == len(channels):
                     break
-                counters = _counters(meta_blob)
-                candidates = [ch for ch in channels if ch not in seed_at and ch not in counters]
+                counted = counters(meta_blob)
+                candidates = [ch for ch in channels if ch not in seed_at and ch not in counted]
                 if not candidates:
                     continue
                 values = self._snapshot_values(cur, thread_id, ns, cid)

@@ -27,7 +27,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from chat_app.core.events import CheckpointInfo, ThreadInfo
+from chat_app.core.events import ChatMessage, CheckpointInfo, ThreadInfo
 from chat_app.core.index import escape_like, uuid6_time
 from chat_app.core.serde import strict_serde
 from chat_app.core.sqlite_backend import StorageError
@@ -475,6 +475,9 @@ class PgBackend:
 
     def lock(self, thread_id: str) -> PgWriterLock:
         return PgWriterLock(self.dsn, thread_id)
+
+    def head_messages(self, thread_id: str) -> list[ChatMessage] | None:
+        return None  # read through the graph
 
     def setup(self) -> None:
         """Create or migrate the tables, one instance at a time."""

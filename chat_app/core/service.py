@@ -21,19 +21,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import tenacity
-from langchain_core.language_models.chat_models import BaseChatModel
-from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMessage
-from langchain_core.runnables import RunnableConfig
-from langgraph.store.base import BaseStore
 
 from chat_app.config import Settings
-from chat_app.core import privacy, transfer
 from chat_app.core.backend import Backend, WriterLock, open_backend
 from chat_app.core.changes import Change, NotifyingIndex, open_change_feed
-from chat_app.core.damage import check_messages, reading
 from chat_app.core.events import (
     ChatMessage,
     CheckpointInfo,
@@ -51,13 +45,21 @@ from chat_app.core.events import (
 )
 from chat_app.core.short_term import MessageCache, SessionContext, open_short_term
 from chat_app.safe_text import clean_input, is_blank, one_line
-from graphs import profile as profile_mod
 from graphs.context import ChatContext
 from graphs.errors import ModelCallError, StreamInterrupted, classify
-from graphs.graph import build_graph
-from graphs.nodes import Extractor
-from graphs.profile import ProfileFact
-from graphs.state import migrate_values
+from graphs.facts import ProfileFact
+
+if TYPE_CHECKING:
+    # The agent's libraries (LangChain, LangGraph: over a second of imports)
+    # load when the agent is first needed, not when the service opens: the
+    # thread list and the open conversation are read without them.
+    from langchain_core.language_models.chat_models import BaseChatModel
+    from langchain_core.messages import AnyMessage, BaseMessage
+    from langchain_core.runnables import RunnableConfig
+    from langgraph.graph.state import CompiledStateGraph
+    from langgraph.store.base import BaseStore
+
+    from graphs.nodes import Extractor
 
 log = logging.getLogger(__name__)
 
@@ -116,21 +118,44 @@ def _message_status(m: BaseMessage) -> str:
 
 
 def to_chat_message(m: BaseMessage) -> ChatMessage | None:
-    if isinstance(m, HumanMessage):
-        role = "user"
-    elif isinstance(m, AIMessage):
-        role = "assistant"
-    else:
-        return None
-    text = m.content if isinstance(m.content, str) else m.text
-    return ChatMessage(id=str(m.id or ""), role=role, text=text, status=_message_status(m))
+    return next(iter(_chat_messages([m])), None)
 
 
-def _chat_messages(messages: list[AnyMessage]) -> list[ChatMessage]:
-    return [cm for m in messages if (cm := to_chat_message(m)) is not None]
+def _chat_messages(messages: list[AnyMessage] | list[BaseMessage]) -> list[ChatMessage]:
+    from langchain_core.messages import AIMessage, HumanMessage
+
+    out: list[ChatMessage] = []
+    for m in messages:
+        if isinstance(m, HumanMessage):
+            role = "user"
+        elif isinstance(m, AIMessage):
+            role = "assistant"
+        else:
+            continue
+        text = m.content if isinstance(m.content, str) else m.text
+        out.append(ChatMessage(id=str(m.id or ""), role=role, text=text, status=_message_status(m)))
+    return out
 
 
-ModelFactory = Callable[[Settings], tuple[BaseChatModel, Extractor | None]]
+def _reading(
+    thread_id: str, checkpoint_id: str | None = None
+) -> contextlib.AbstractContextManager[None]:
+    """Deserialize inside this block: damage becomes ``DamagedCheckpoint``."""
+    from chat_app.core.damage import reading
+
+    return reading(thread_id, checkpoint_id)
+
+
+ModelFactory = Callable[[Settings], "tuple[BaseChatModel, Extractor | None]"]
+
+
+def check_model_settings(settings: Settings) -> None:
+    """Refuse, without loading the model's client, what its construction would refuse."""
+    name = settings.model.name
+    if name.startswith("openai:"):
+        from graphs.endpoints import api_key_for
+
+        api_key_for(settings.api_key, settings.model.base_url)
 
 
 def default_model_factory(settings: Settings) -> tuple[BaseChatModel, Extractor | None]:
@@ -183,16 +208,53 @@ class ChatService:
         self._cancels: dict[str, threading.Event] = {}
         self._graph_lock = threading.Lock()
         self.model_name = settings.model.name
-        self._compile(settings)
+        if model_factory is default_model_factory:
+            # A missing key is refused now, not at the first message.
+            check_model_settings(settings)
+        # The model and the compiled graph: built when first needed, or ahead
+        # of time by load_agent(); see the note on imports at the top.
+        self._agent: tuple[BaseChatModel, CompiledStateGraph[Any, Any, Any, Any]] | None = None
+        self._agent_lock = threading.Lock()
 
     # -- set-up ---------------------------------------------------------------
 
-    def _compile(self, settings: Settings) -> None:
+    def _compile(
+        self, settings: Settings
+    ) -> tuple[BaseChatModel, CompiledStateGraph[Any, Any, Any, Any]]:
+        from graphs.graph import build_graph
+
         model, extractor = self._model_factory(settings)
-        self.model = model
-        self.graph = build_graph(model, extractor).compile(
+        graph = build_graph(model, extractor).compile(
             checkpointer=self.backend.saver, store=self.backend.store
         )
+        return model, graph
+
+    def _agent_parts(self) -> tuple[BaseChatModel, CompiledStateGraph[Any, Any, Any, Any]]:
+        agent = self._agent
+        if agent is None:
+            with self._agent_lock:
+                agent = self._agent
+                if agent is None:
+                    agent = self._agent = self._compile(self.settings)
+        return agent
+
+    @property
+    def model(self) -> BaseChatModel:
+        return self._agent_parts()[0]
+
+    @property
+    def graph(self) -> CompiledStateGraph[Any, Any, Any, Any]:
+        return self._agent_parts()[1]
+
+    @property
+    def agent_ready(self) -> bool:
+        """Whether the agent is loaded (a first message will not wait for it)."""
+        return self._agent is not None
+
+    def load_agent(self) -> None:
+        """Load the agent now (blocks; a no-op once loaded). What it raises, the
+        first use raises too, so a caller may load it ahead of time and ignore errors."""
+        self._agent_parts()
 
     def switch_model(self, name: str) -> None:
         """Use another model from now on (e.g. ``offline``, ``openai:gpt-4o-mini``)."""
@@ -203,8 +265,8 @@ class ChatService:
         new = replace(self.settings, model=replace(self.settings.model, name=name))
         try:
             _validate(new)
-            with self._graph_lock:
-                self._compile(new)
+            with self._graph_lock, self._agent_lock:
+                self._agent = self._compile(new)
         except (ConfigError, ModelCallError) as exc:
             raise ServiceError(str(exc)) from None
         self.settings = new
@@ -259,7 +321,9 @@ class ChatService:
             cached = self._message_cache.get(thread_id, head)
             if cached is not None:
                 return cached
-        msgs = _chat_messages(self._state_values(thread_id).get("messages", []))
+        msgs = self.backend.head_messages(thread_id)
+        if msgs is None:
+            msgs = _chat_messages(self._state_values(thread_id).get("messages", []))
         if head is not None:
             self._message_cache.put(thread_id, head, msgs)
         return msgs
@@ -300,6 +364,8 @@ class ChatService:
 
     def delete_thread(self, thread_id: str) -> None:
         """Remove the thread's checkpoints, writes, index rows and notes."""
+        from chat_app.core import privacy
+
         self.get_thread(thread_id)
         with self._lock(thread_id, wait_s=self.settings.storage.busy_timeout_s):
             self.backend.saver.delete_thread(thread_id)
@@ -318,7 +384,10 @@ class ChatService:
         return {"configurable": conf}
 
     def _state_values(self, thread_id: str, checkpoint_id: str | None = None) -> dict[str, Any]:
-        with reading(thread_id, checkpoint_id):
+        from chat_app.core.damage import check_messages
+        from graphs.state import migrate_values
+
+        with _reading(thread_id, checkpoint_id):
             snap = self.graph.get_state(self._config(thread_id, checkpoint_id))
         values = dict(snap.values or {})
         check_messages(thread_id, checkpoint_id, values)
@@ -333,7 +402,7 @@ class ChatService:
         return _chat_messages(self._state_values(thread_id, checkpoint_id).get("messages", []))
 
     def _check_checkpoint(self, thread_id: str, checkpoint_id: str) -> None:
-        with reading(thread_id, checkpoint_id):
+        with _reading(thread_id, checkpoint_id):
             tup = self.backend.saver.get_tuple(self._config(thread_id, checkpoint_id))
         if tup is None:
             raise ServiceError(f"no checkpoint {one_line(checkpoint_id, 60)!r} in this thread")
@@ -411,6 +480,8 @@ class ChatService:
                 raise ServiceError(
                     "the last reply in this thread did not finish: resume or discard it first"
                 )
+            from langchain_core.messages import HumanMessage
+
             msg = HumanMessage(content=text, id=str(uuid.uuid4()))
             self.index.set_run_state(thread_id, "running")
             title = one_line(text, 60)
@@ -423,7 +494,7 @@ class ChatService:
             )
 
     def _pending(self, thread_id: str) -> bool:
-        with reading(thread_id):
+        with _reading(thread_id):
             snap = self.graph.get_state(self._config(thread_id))
         return bool(snap.next or snap.tasks)
 
@@ -433,7 +504,7 @@ class ChatService:
 
     def pending_runs(self) -> list[PendingRun]:
         """Threads whose last reply did not finish (after a crash or a failure)."""
-        out = []
+        out: list[PendingRun] = []
         for tid in self.index.running(self.user_id):
             lock = self.backend.lock(tid)
             if not lock.try_acquire():
@@ -445,6 +516,8 @@ class ChatService:
                     # before the message was saved, or after the reply was.
                     self._finish_bookkeeping(tid, [])
                     continue
+            from langchain_core.messages import HumanMessage
+
             info = self.get_thread(tid)
             values = self._state_values(tid)
             msgs = values.get("messages", [])
@@ -504,7 +577,9 @@ class ChatService:
         return report
 
     def _pending_input_text(self, thread_id: str) -> str:
-        with reading(thread_id):
+        from langchain_core.messages import HumanMessage
+
+        with _reading(thread_id):
             tup = self.backend.saver.get_tuple(self._config(thread_id))
         for _task, channel, value in (tup.pending_writes or []) if tup else []:
             if channel == "messages" and isinstance(value, list):
@@ -568,10 +643,12 @@ class ChatService:
                 return cp.id
         raise ServiceError("that message is not on the current branch of this thread")
 
-    def _input_writes(self, thread_id: str, checkpoint_id: str) -> list[HumanMessage]:
-        with reading(thread_id, checkpoint_id):
+    def _input_writes(self, thread_id: str, checkpoint_id: str) -> list[BaseMessage]:
+        from langchain_core.messages import HumanMessage
+
+        with _reading(thread_id, checkpoint_id):
             tup = self.backend.saver.get_tuple(self._config(thread_id, checkpoint_id))
-        out: list[HumanMessage] = []
+        out: list[BaseMessage] = []
         for _task, channel, value in (tup.pending_writes or []) if tup else []:
             if channel == "messages" and isinstance(value, list):
                 out += [m for m in value if isinstance(m, HumanMessage)]
@@ -751,6 +828,8 @@ class ChatService:
 
     def _stop_pending(self, thread_id: str, text: str) -> Iterator[Event]:
         """The person stopped while no reply was being streamed: keep what was written."""
+        from langchain_core.messages import AIMessage
+
         reply = AIMessage(
             content=text,
             id=str(uuid.uuid4()),
@@ -874,9 +953,13 @@ class ChatService:
     # -- profile ------------------------------------------------------------------
 
     def profile(self) -> list[ProfileFact]:
+        from graphs import profile as profile_mod
+
         return profile_mod.read_profile(self.backend.store, self.user_id)
 
     def edit_fact(self, key: str, value: str) -> ProfileFact:
+        from graphs import profile as profile_mod
+
         value = one_line(clean_input(value), 200)
         if not value:
             raise ServiceError("a profile fact cannot be empty; use forget to remove it")
@@ -888,11 +971,15 @@ class ChatService:
             raise ServiceError(f"no profile fact named {one_line(key, 40)!r}") from None
 
     def forget(self, key: str) -> None:
+        from graphs import profile as profile_mod
+
         if not profile_mod.forget(self.backend.store, self.user_id, key):
             raise ServiceError(f"no profile fact named {one_line(key, 40)!r}")
         self.changes.publish("profile")
 
     def forget_all(self) -> int:
+        from graphs import profile as profile_mod
+
         n = profile_mod.forget_all(self.backend.store, self.user_id)
         self.changes.publish("profile")
         return n
@@ -902,6 +989,8 @@ class ChatService:
     def export_thread(self, thread_id: str, fmt: str = "md") -> str:
         """Markdown to read, or JSON (every branch) that :meth:`import_thread` takes."""
         if fmt == "json":
+            from chat_app.core import transfer
+
             return transfer.export_json(self, thread_id)
         info = self.get_thread(thread_id)
         msgs = self.load_messages(thread_id)
@@ -920,4 +1009,6 @@ class ChatService:
         A malformed or hostile file is refused (ServiceError, one line) before
         anything is written; ``new_id`` imports a copy under a fresh id.
         """
+        from chat_app.core import transfer
+
         return transfer.import_thread(self, data, new_id=new_id)

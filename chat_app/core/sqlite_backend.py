@@ -4,6 +4,11 @@ Three connections share the file (WAL): the checkpointer's, the store's and
 the app's own (threads index, timeline notes, partial replies). Each gets a
 long busy timeout: ``SqliteSaver.from_conn_string`` sets none, and a writer
 blocked for more than 5 s would fail with "database is locked".
+
+Opening checks the file and opens the app's connection only; the
+checkpointer and the store (LangGraph's, with over a second of imports
+behind them) open at their first use. A new database gets its checkpoint
+tables at once, since the index reads them.
 """
 
 from __future__ import annotations
@@ -14,22 +19,19 @@ import json
 import os
 import sqlite3
 import stat
+import threading
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from langgraph.checkpoint.sqlite import SqliteSaver
-from langgraph.store.sqlite import SqliteStore
-
-from chat_app.core.fast_saver import FastSqliteSaver
+from chat_app.core.events import ChatMessage
+from chat_app.core.head_reader import read_head
 from chat_app.core.index import ThreadIndex
 from chat_app.core.locks import ThreadLock
-from chat_app.core.serde import (  # re-exported: older imports use this module
-    COMPRESS_MIN_BYTES as COMPRESS_MIN_BYTES,
-)
-from chat_app.core.serde import COMPRESS_PREFIX as COMPRESS_PREFIX
-from chat_app.core.serde import MAX_BLOB_BYTES as MAX_BLOB_BYTES
-from chat_app.core.serde import CompressingSerializer as CompressingSerializer
-from chat_app.core.serde import strict_serde as strict_serde
-from graphs.state import DELTA_REDUCERS
+
+if TYPE_CHECKING:
+    from langgraph.store.sqlite import SqliteStore
+
+    from chat_app.core.fast_saver import FastSqliteSaver
 
 DB_NAME = "chat.db"
 # Written at a clean close: the database file as it was left. A start that
@@ -78,16 +80,42 @@ class SqliteBackend:
 
     name = "sqlite"
 
-    def __init__(
-        self, path: Path, saver: SqliteSaver, store: SqliteStore, app_conn: sqlite3.Connection
-    ) -> None:
+    def __init__(self, path: Path, app_conn: sqlite3.Connection, busy_timeout_s: float) -> None:
         self.path = path
-        self.saver = saver
-        self.store = store
         self.app_conn = app_conn
+        self.busy_timeout_s = busy_timeout_s
         self.index = ThreadIndex(app_conn)
         self.lock_dir = path.parent / "locks"
         self.lock_dir.mkdir(mode=0o700, exist_ok=True)
+        self._saver: FastSqliteSaver | None = None
+        self._store: SqliteStore | None = None
+        self._open_lock = threading.Lock()
+
+    @property
+    def saver(self) -> FastSqliteSaver:
+        if self._saver is None:
+            with self._open_lock:
+                if self._saver is None:
+                    self._saver = self._open(open_saver)
+        return self._saver
+
+    @property
+    def store(self) -> SqliteStore:
+        if self._store is None:
+            with self._open_lock:
+                if self._store is None:
+                    self._store = self._open(open_store)
+        return self._store
+
+    def _open(self, opener: Any) -> Any:
+        try:
+            return opener(self.path, self.busy_timeout_s)
+        except sqlite3.DatabaseError as exc:
+            raise StorageError(describe_sqlite_error(self.path, exc)) from None
+
+    def head_messages(self, thread_id: str) -> list[ChatMessage] | None:
+        """The conversation at the head, read without LangGraph (None: read it through it)."""
+        return read_head(self.app_conn, thread_id)
 
     @property
     def location(self) -> str:
@@ -101,10 +129,32 @@ class SqliteBackend:
         return ThreadLock(self.lock_dir, thread_id)
 
     def close(self) -> None:
-        for conn in (self.saver.conn, self.store.conn, self.app_conn):
+        conns = [self.app_conn]
+        with self._open_lock:
+            conns += [x.conn for x in (self._saver, self._store) if x is not None]
+        for conn in conns:
             with contextlib.suppress(sqlite3.Error):
                 conn.close()
         mark_clean(self.path)
+
+
+def open_saver(path: Path, busy_timeout_s: float) -> FastSqliteSaver:
+    from chat_app.core.fast_saver import FastSqliteSaver
+    from chat_app.core.serde import strict_serde
+    from graphs.state import DELTA_REDUCERS
+
+    conn = connect(path, busy_timeout_s, autocommit=False)
+    saver = FastSqliteSaver(conn, serde=strict_serde(), reducers=DELTA_REDUCERS)
+    saver.setup()
+    return saver
+
+
+def open_store(path: Path, busy_timeout_s: float) -> SqliteStore:
+    from langgraph.store.sqlite import SqliteStore
+
+    store = SqliteStore(connect(path, busy_timeout_s, autocommit=True))
+    store.setup()
+    return store
 
 
 def _file_state(path: Path) -> dict[str, int] | None:
@@ -166,18 +216,22 @@ def open_sqlite_backend(data_dir: Path, busy_timeout_s: float) -> SqliteBackend:
         ) from None
     try:
         clean = left_clean(path)
-        saver_conn = connect(path, busy_timeout_s, autocommit=False)
-        if not clean:
-            check_database(path, saver_conn)
-        saver = FastSqliteSaver(saver_conn, serde=strict_serde(), reducers=DELTA_REDUCERS)
-        saver.setup()
-        store_conn = connect(path, busy_timeout_s, autocommit=True)
-        store = SqliteStore(store_conn)
-        store.setup()
         app_conn = connect(path, busy_timeout_s, autocommit=True)
-        return SqliteBackend(path, saver, store, app_conn)
+        if not clean:
+            check_database(path, app_conn)
+        backend = SqliteBackend(path, app_conn, busy_timeout_s)
     except sqlite3.DatabaseError as exc:
         raise StorageError(describe_sqlite_error(path, exc)) from None
+    if not _has_table(app_conn, "checkpoints") or not _has_table(app_conn, "writes"):
+        backend.saver  # noqa: B018 - a new database: create the checkpoint tables now
+    return backend
+
+
+def _has_table(conn: sqlite3.Connection, name: str) -> bool:
+    row = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
+    ).fetchone()
+    return row is not None
 
 
 def check_database(path: Path, conn: sqlite3.Connection) -> None:

@@ -67,6 +67,11 @@ HISTORY_WINDOW = 600
 # Buffered tokens are shown at most this often (about two frames).
 TOKEN_TICK_S = 0.03
 
+# The first screen needs no agent (threads, the open conversation and its
+# history are read directly); the agent, and the profile kept beside it, load
+# this long after that screen is up, or at once when the person starts typing.
+AGENT_WARM_UP_DELAY_S = 1.0
+
 
 class FlushTokens(Message):
     """Posted by the reply worker (thread-safe) when tokens are waiting."""
@@ -114,8 +119,11 @@ class ChatApp(App[int]):
         clock: Callable[[], float] = time.time,
         poll_interval_s: float = 2.0,
         history_tz: tzinfo | None = None,
+        warm_up_delay_s: float = AGENT_WARM_UP_DELAY_S,
     ) -> None:
         super().__init__()
+        self.warm_up_delay_s = warm_up_delay_s
+        self._warm: Worker[None] | None = None
         self.history_tz = history_tz
         self.settings = settings
         self.service = service
@@ -244,22 +252,22 @@ class ChatApp(App[int]):
     # -- start-up and the thread list ------------------------------------------------
 
     def _start_up(self) -> None:
-        def load() -> tuple[list[ThreadInfo], list[PendingRun], list[Any], str | None]:
+        def load() -> tuple[list[ThreadInfo], list[PendingRun], str | None]:
             return (
                 self.service.list_threads(),
                 self.service.pending_runs(),
-                list(self.service.profile()),
                 self.service.session.get_open_thread(),
             )
 
         self.call_service(load, self._started, group="startup")
 
-    def _started(
-        self, loaded: tuple[list[ThreadInfo], list[PendingRun], list[Any], str | None]
-    ) -> None:
-        threads, pending, facts, last_open = loaded
+    def _started(self, loaded: tuple[list[ThreadInfo], list[PendingRun], str | None]) -> None:
+        threads, pending, last_open = loaded
         self.sidebar.threads = threads
-        self._set_facts(facts)
+        if self.warm_up_delay_s > 0:
+            self.set_timer(self.warm_up_delay_s, self.warm_up)
+        else:
+            self.warm_up()
         self.pending = {p.thread_id: p for p in pending}
         # The session remembers which thread was open; an interrupted one comes first.
         if last_open not in {t.id for t in threads}:
@@ -449,10 +457,31 @@ class ChatApp(App[int]):
     def _set_facts(self, facts: list[Any]) -> None:
         panel = self._panel("profile-panel")
         if panel is not None:
-            panel.facts = facts  # type: ignore[attr-defined]
+            panel.show(facts)  # type: ignore[attr-defined]
 
     def refresh_profile(self) -> None:
         self.call_service(self.service.profile, self._set_facts, group="profile")
+
+    def warm_up(self) -> None:
+        """Load the agent and the profile (once), so the first message does not wait."""
+        if self._warm is not None:
+            return
+
+        def load() -> list[Any]:
+            self.service.load_agent()
+            return list(self.service.profile())
+
+        self._warm = self.call_service(load, self._set_facts, group="profile")
+
+    @on(Input.Changed, "#chat-input")
+    def _typing(self, event: Input.Changed) -> None:
+        if event.value:
+            self.warm_up()
+
+    @on(TabbedContent.TabActivated, "#side-panel")
+    def _tab_shown(self, event: TabbedContent.TabActivated) -> None:
+        if event.pane.id == "tab-profile":
+            self.warm_up()
 
     # -- sending and replies --------------------------------------------------------
 
@@ -1016,13 +1045,19 @@ def make_app(
     clock: Callable[[], float] = time.time,
     poll_interval_s: float = 2.0,
     history_tz: tzinfo | None = None,
+    warm_up_delay_s: float = AGENT_WARM_UP_DELAY_S,
 ) -> ChatApp:
     """The one way to build the app: CLI, tests and snapshots all use it.
 
     ``clock`` and ``history_tz`` exist so tests and snapshots are deterministic.
     """
     return ChatApp(
-        settings, service, clock=clock, poll_interval_s=poll_interval_s, history_tz=history_tz
+        settings,
+        service,
+        clock=clock,
+        poll_interval_s=poll_interval_s,
+        history_tz=history_tz,
+        warm_up_delay_s=warm_up_delay_s,
     )
 
 

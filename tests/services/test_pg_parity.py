@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from chat_app.core.events import ReplyFailed, ReplyFinished
+from chat_app.core.events import ChatMessage, ReplyFailed, ReplyFinished
 from chat_app.core.service import ChatService, ServiceError, ThreadNotFound
 from tests.conftest import chat
 
@@ -196,13 +196,24 @@ def test_head_messages_come_from_the_cache_and_are_never_stale(make: Make) -> No
     chat(svc, t, "first")
     before = svc.load_messages(t)
     calls = {"n": 0}
+    # Reads of the stored head: through the graph, or directly (SQLite).
     real = svc._state_values
+    real_direct = svc.backend.head_messages
 
     def counting(*args: Any, **kw: Any) -> dict[str, Any]:
         calls["n"] += 1
         return real(*args, **kw)
 
+    def counting_direct(thread_id: str) -> list[ChatMessage] | None:
+        calls["n"] += 1
+        found = real_direct(thread_id)
+        if found is not None:
+            return found
+        calls["n"] -= 1  # the graph reads it next, and counts it
+        return None
+
     svc._state_values = counting  # type: ignore[method-assign]
+    svc.backend.head_messages = counting_direct  # type: ignore[method-assign]
     assert svc.load_messages(t) == before
     assert calls["n"] == 0
     other = make()

@@ -44,6 +44,8 @@ def service(settings: Settings) -> Iterator[ChatService]:
 def app_factory(settings: Settings, service: ChatService) -> Callable[..., ChatApp]:
     def build(**kwargs: Any) -> ChatApp:
         kwargs.setdefault("poll_interval_s", 3600)
+        # The agent and the profile load right after the first screen.
+        kwargs.setdefault("warm_up_delay_s", 0)
         return make_app(settings, service, **kwargs)
 
     return build

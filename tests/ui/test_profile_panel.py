@@ -196,13 +196,18 @@ async def test_provenance_opens_on_click_and_on_enter(service: ChatService) -> N
         assert texts[first.fact.message_id] == "My name is Alice"
 
 
-async def test_empty_state_then_live_update() -> None:
+async def test_loading_then_empty_state_then_live_update() -> None:
     app = Host()
     async with app.run_test(size=(70, 20)) as pilot:
         await pilot.pause()
+        # Until the app hands it the profile, the panel does not claim it is empty.
+        assert "Loading what I know about you" in screen_text(app)
+        assert "Nothing learned yet" not in screen_text(app)
+        panel = app.query_one(ProfilePanel)
+        panel.facts = []
+        await pilot.pause()
         assert "Nothing learned yet — tell me your name" in screen_text(app)
         assert app.query_one("#profile-forget-all").disabled
-        panel = app.query_one(ProfilePanel)
         panel.facts = [ProfileFact("name", "name", "Alice", "t1", "m1")]
         await pilot.pause()
         text = screen_text(app)

@@ -103,6 +103,7 @@ def build_demo(data_dir: Path) -> tuple[ChatApp, ChatService]:
         clock=lambda: EPOCH + 2 * 86400,
         poll_interval_s=3600,
         history_tz=UTC,
+        warm_up_delay_s=0,
     )
     return app, service
 

@@ -22,10 +22,11 @@ from textual.widget import Widget
 from textual.widgets import Button, Input, Static
 
 from chat_app.safe_text import one_line, to_display
-from graphs.profile import ProfileFact
+from graphs.facts import ProfileFact
 
 GROUP_TITLES = {"name": "Name", "preferences": "Preferences", "facts": "Facts"}
 EMPTY_TEXT = "Nothing learned yet — tell me your name, where you live, what you like."
+LOADING_TEXT = "Loading what I know about you…"
 EDITED_MARK = "edited by you"
 # How a kind reads in front of its value; "name" and plain facts stand alone.
 _KIND_PREFIX = {
@@ -231,7 +232,11 @@ class ProfilePanel(Widget):
     }
     """
 
-    facts: reactive[list[ProfileFact]] = reactive[list[ProfileFact]](list, init=False)
+    # Every assignment redraws (the first one ends "loading", even when empty);
+    # the app assigns through show(), which skips an unchanged profile.
+    facts: reactive[list[ProfileFact]] = reactive[list[ProfileFact]](
+        list, init=False, always_update=True
+    )
 
     class FactEdited(Message):
         """Sent when the person changed a fact's value."""
@@ -270,6 +275,7 @@ class ProfilePanel(Widget):
         """``tz``: the zone for "learned" times; None is the local zone (pass UTC in tests)."""
         super().__init__(name=name, id=id, classes=classes)
         self._tz = tz
+        self._loading = True
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="profile-toolbar"):
@@ -281,12 +287,19 @@ class ProfilePanel(Widget):
         await self._rebuild()
 
     async def watch_facts(self) -> None:
+        self._loading = False
         if self.is_mounted:
             await self._rebuild()
 
+    def show(self, facts: list[ProfileFact]) -> None:
+        """The profile as read (the panel says it is loading until the first read)."""
+        if self._loading or facts != self.facts:
+            self.facts = facts
+
     def _widgets(self, facts: list[ProfileFact]) -> Iterable[Widget]:
         if not facts:
-            yield Static(EMPTY_TEXT, classes="profile-empty", markup=False)
+            text = LOADING_TEXT if self._loading else EMPTY_TEXT
+            yield Static(text, classes="profile-empty", markup=False)
             return
         for group, title in GROUP_TITLES.items():
             members = [f for f in facts if f.group == group]

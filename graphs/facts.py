@@ -1,0 +1,56 @@
+"""A fact of the user profile, as plain data (nothing here imports LangGraph).
+
+The UI and the service's events carry facts; only :mod:`graphs.profile`, which
+reads and writes them in a LangGraph store, needs the store's types.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+GROUPS = {
+    "name": "name",
+    "location": "facts",
+    "job": "facts",
+    "fact": "facts",
+    "like": "preferences",
+    "dislike": "preferences",
+    "preference": "preferences",
+}
+
+
+@dataclass(frozen=True)
+class ProfileFact:
+    key: str
+    kind: str
+    value: str
+    thread_id: str = ""
+    message_id: str = ""
+    checkpoint_id: str = ""
+    learned_at: str = ""
+    source_text: str = ""
+
+    @property
+    def group(self) -> str:
+        return GROUPS.get(self.kind, "facts")
+
+    def to_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+def profile_namespace(user_id: str) -> tuple[str, str]:
+    return ("profile", user_id)
+
+
+def fact_from_value(key: str, value: dict[str, Any]) -> ProfileFact:
+    return ProfileFact(
+        key=key,
+        kind=str(value.get("kind", "fact")),
+        value=str(value.get("value", "")),
+        thread_id=str(value.get("thread_id", "")),
+        message_id=str(value.get("message_id", "")),
+        checkpoint_id=str(value.get("checkpoint_id", "")),
+        learned_at=str(value.get("learned_at", "")),
+        source_text=str(value.get("source_text", "")),
+    )

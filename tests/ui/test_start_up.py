@@ -1,0 +1,73 @@
+"""The first screen comes up without the agent; the agent and the profile load
+after it, or as soon as the person starts typing, and nothing waits for them
+but a message sent in the first moment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.widgets import Input, Static
+
+from chat_app.config import Settings
+from chat_app.core.service import ChatService
+from chat_app.ui.app import make_app
+from chat_app.ui.widgets.profile_panel import EMPTY_TEXT, LOADING_TEXT, ProfilePanel
+from tests.conftest import chat
+from tests.ui.conftest import make_settings, screen_text
+
+
+def panel_note(panel: ProfilePanel) -> str:
+    return str(panel.query_one(".profile-empty", Static).content)
+
+
+def earlier_session(data: Path) -> tuple[Settings, str]:
+    settings = make_settings(data)
+    svc = ChatService(settings)
+    tid = svc.create_thread("Alice's thread").id
+    chat(svc, tid, "My name is Alice")
+    svc.close()
+    return settings, tid
+
+
+async def test_typing_loads_the_agent_and_the_profile(tmp_path: Path) -> None:
+    settings, _ = earlier_session(tmp_path / "data")
+    svc = ChatService(settings)
+    app = make_app(settings, svc, poll_interval_s=3600, warm_up_delay_s=3600)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        # The conversation is on screen; the agent is not loaded yet.
+        assert "My name is Alice" in screen_text(app)
+        assert not svc.agent_ready
+        panel = app.query_one(ProfilePanel)
+        assert panel_note(panel) == LOADING_TEXT
+
+        await pilot.press("h")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert svc.agent_ready
+        assert [f.value for f in panel.facts] == ["Alice"]
+        assert not panel.query(".profile-empty")
+        # The message typed meanwhile is kept and sends.
+        assert app.query_one("#chat-input", Input).value == "h"
+        await pilot.press("i", "enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert [m.text for m in svc.load_messages(app.current_id or "")][2] == "hi"
+    svc.close()
+
+
+async def test_the_agent_loads_by_itself_after_the_first_screen(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path / "data")
+    svc = ChatService(settings)
+    app = make_app(settings, svc, poll_interval_s=3600, warm_up_delay_s=0.05)
+    async with app.run_test(size=(120, 40)) as pilot:
+        for _ in range(200):
+            await pilot.pause(0.05)
+            await app.workers.wait_for_complete()
+            if svc.agent_ready and not app.query_one(ProfilePanel)._loading:
+                break
+        assert svc.agent_ready
+        # Nothing learned yet, and it says so (no longer "loading").
+        assert panel_note(app.query_one(ProfilePanel)) == EMPTY_TEXT
+    svc.close()
