@@ -362,9 +362,16 @@ class ChatApp(App[int]):
         self._leave_preview_ui()
         self.main_screen.query_one(RecoveryBanner).hide()
 
-        def load() -> tuple[ThreadInfo, list[ChatMessage]]:
-            # The history is loaded after the chat is shown (``load_history``).
-            return self.service.get_thread(thread_id), self.service.load_messages(thread_id)
+        newest = self._history_window(thread_id)
+
+        def load() -> tuple[ThreadInfo, list[ChatMessage], History]:
+            # One worker for the chat and its history (a bounded read): both
+            # change in one frame, so the screen is laid out once, not twice.
+            return (
+                self.service.get_thread(thread_id),
+                self.service.load_messages(thread_id),
+                self.service.history(thread_id, newest=newest),
+            )
 
         self.call_service(
             load,
@@ -394,16 +401,16 @@ class ChatApp(App[int]):
         self,
         thread_id: str,
         select_message: str | None,
-        loaded: tuple[ThreadInfo, list[ChatMessage]],
+        loaded: tuple[ThreadInfo, list[ChatMessage], History],
     ) -> None:
         if thread_id != self.current_id:
             return
-        info, messages = loaded
+        info, messages, history = loaded
         self._set_current_info(info)
         if self.reply_thread == thread_id and self.chat.streaming:
             return  # the live reply stays on screen; it is reloaded when it ends
         self.chat.show_messages(messages)
-        self.load_history(thread_id)
+        self._history_if_current(history)
         run = self.pending.get(thread_id)
         if run is not None and self.reply_thread != thread_id:
             self.main_screen.query_one(RecoveryBanner).show(run.user_text, run.partial)

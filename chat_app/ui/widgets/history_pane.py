@@ -18,13 +18,17 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import ClassVar
 
+from rich.segment import Segment
 from rich.text import Text
 from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
+from textual.geometry import Size
 from textual.message import Message
 from textual.reactive import reactive
+from textual.strip import Strip
+from textual.style import Style as VisualStyle
 from textual.widget import Widget
 from textual.widgets import Button, OptionList, Static
 from textual.widgets.option_list import Option
@@ -144,6 +148,50 @@ class TimelineList(OptionList):
     take a deliberate Enter or button press. A click on a fork row switches
     to its next branch; a click on "earlier entries…" shows them.
     """
+
+    def _update_lines(self) -> None:
+        # Every row is one line (text-wrap: nowrap, no dividers): OptionList
+        # would wrap every prompt to measure it, again after each resize, and
+        # (while hidden) only during the next frame, which then lays the
+        # screen out a second time. Counting the rows is enough.
+        cache = self._line_cache
+        count = len(self.options)
+        for index in range(len(cache.lines), count):
+            cache.index_to_line[index] = index
+            cache.heights[index] = 1
+            cache.lines.append((index, 0))
+        width = max(0, self.scrollable_content_region.width - self._get_left_gutter_width())
+        virtual_size = Size(width, count)
+        if virtual_size != self.virtual_size:
+            self.virtual_size = virtual_size
+            self._scroll_update(virtual_size)
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        return len(self.options)
+
+    def _get_option_render(self, option: Option, style: VisualStyle) -> list[Strip]:
+        # A row is a one-line rich Text: cut it and turn it into segments
+        # directly. OptionList's generic path (Content conversion, wrapping,
+        # padding as a Visual) cost ~1 ms a row, ~30 ms for a screenful.
+        padding = self.get_component_styles("option-list--option").padding
+        width = self.scrollable_content_region.width - self._get_left_gutter_width()
+        cache_key = (option, style, padding)
+        strips = self._option_render_cache.get(cache_key)
+        if strips is None:
+            base = style.rich_style
+            prompt = option.prompt
+            text = prompt.copy() if isinstance(prompt, Text) else Text(str(prompt))
+            text.truncate(max(0, width - padding.width), overflow="ellipsis")
+            segments = [Segment(" " * padding.left, base)]
+            segments += [
+                Segment(part, base + part_style if part_style else base)
+                for part, part_style, _ in text.render(self.app.console)
+            ]
+            meta = {"option": self._option_to_index[option]}
+            strip = Strip(segments).extend_cell_length(width, base).crop(0, width)
+            strips = [strip.apply_meta(meta)]
+            self._option_render_cache[cache_key] = strips
+        return strips
 
     async def _on_click(self, event: events.Click) -> None:
         event.prevent_default()
@@ -389,7 +437,11 @@ class HistoryPane(Widget):
         self.query_one("#history-summary", Static).update(Text(summary))
         if bool(forks) != self._had_forks:
             self._had_forks = bool(forks)
-            self.refresh_bindings()
+            # The footer shows the branch keys only while focus is in the pane
+            # (moving focus in refreshes it): rebuilding it otherwise is a
+            # wasted layout of the whole screen, e.g. after every rewind.
+            if self.has_focus_within:
+                self.refresh_bindings()
         if focus_id is None:
             focus_id = next(
                 (r.option_id for r in reversed(self.rows) if r.current and r.is_entry), None
