@@ -25,7 +25,7 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Footer, Header, Input, Markdown, Static, TabbedContent, TabPane
+from textual.widgets import Footer, Header, Input, Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
 from chat_app.config import Settings
@@ -775,26 +775,6 @@ class ChatApp(App[int]):
             return
         self.copy_to_clipboard(blocks[-1])
         self.notify("Copied the code block to the clipboard.")
-
-    @on(Markdown.LinkClicked)
-    def _link_clicked(self, event: Markdown.LinkClicked) -> None:
-        event.stop()
-        href = event.href
-        if not href.lower().startswith(("http://", "https://")):
-            self.notify(
-                f"Refused to open a non-web link: {one_line(href, 80)}",
-                severity="warning",
-                markup=False,
-            )
-            return
-        question = Text("Open this link in your browser?\n\n")
-        question.append(to_display(href, single_line=True), style="bold")
-
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self.open_url(href)
-
-        self.push_screen(ConfirmScreen(question, "Open", danger=False), answered)
 
     # -- thread actions ------------------------------------------------------------------
 

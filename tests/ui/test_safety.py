@@ -59,27 +59,27 @@ async def test_markup_payloads_in_facts_are_literal(app_factory, service):
         assert app.is_running
 
 
-async def test_link_in_reply_asks_before_opening(app_factory, monkeypatch):
-    from textual.widgets import Markdown
-
-    from chat_app.ui.screens.confirm import ConfirmScreen
-
+async def test_links_in_a_streaming_reply_show_their_target_and_never_open(
+    app_factory, monkeypatch
+):
     opened: list[str] = []
     app = app_factory()
     monkeypatch.setattr(app, "open_url", lambda url, **kw: opened.append(url))
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
-        live = app.query_one("#live-reply", Markdown)
-        app.post_message(Markdown.LinkClicked(live, "javascript:alert(1)"))
+        await app.chat.write_tokens("See [the docs](javascript:alert(1)) and ")
+        await app.chat.write_tokens("[a site](https://example.com/real).\n\nMore ")
         await pilot.pause()
-        assert not isinstance(app.screen, ConfirmScreen)
-        app.post_message(Markdown.LinkClicked(live, "https://example.com/real"))
+        shown = screen_text(app)
+        # The real targets are on screen, as text.
+        assert "javascript:alert(1)" in shown and "https://example.com/real" in shown
+        lines = app.chat.lines
+        for y in range(lines.line_count):
+            for seg in lines.render_line(y):
+                assert seg.style is None or (seg.style.link is None and not seg.style.meta)
+        await pilot.click("#message-lines", offset=(10, 1))
         await pilot.pause()
-        assert isinstance(app.screen, ConfirmScreen)
-        assert "https://example.com/real" in screen_text(app)
-        await pilot.click("#confirm-yes")
-        await pilot.pause()
-        assert opened == ["https://example.com/real"]
+        assert opened == []
 
 
 def test_invalid_utf8_from_keyboard_is_replaced():

@@ -1,8 +1,9 @@
-"""The conversation: finished messages (line API), the live reply, a failure note.
+"""The conversation: messages and the reply being written (line API), a failure note.
 
-The live reply is a Textual ``Markdown`` fed through ``MarkdownStream``, which
-batches tokens per frame instead of re-rendering the reply per token. When the
-reply finishes it moves into ``MessageLines`` and the live widget is cleared.
+Tokens reach the view in batches (the app flushes them once per tick); the
+reply being written is drawn by ``MessageLines`` after the messages, and only
+its last block is rendered again per batch. When the reply finishes it takes
+its place among the messages.
 """
 
 from __future__ import annotations
@@ -10,8 +11,6 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.message import Message
-from textual.widgets import Markdown
-from textual.widgets.markdown import MarkdownStream
 
 from chat_app.core.events import ChatMessage
 from chat_app.safe_text import to_display
@@ -30,17 +29,14 @@ class ChatView(VerticalScroll):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self._stream: MarkdownStream | None = None
+        self._streaming = False
         self.reply_text = ""
 
     def compose(self) -> ComposeResult:
         yield MessageLines(id="message-lines")
-        # open_links=False: the app asks before following a link (LinkClicked).
-        yield Markdown(id="live-reply", open_links=False)
         yield FailureNotice(id="failure-notice")
 
     def on_mount(self) -> None:
-        self.query_one("#live-reply").display = False
         self.query_one(FailureNotice).display = False
 
     @property
@@ -49,7 +45,7 @@ class ChatView(VerticalScroll):
 
     @property
     def streaming(self) -> bool:
-        return self._stream is not None
+        return self._streaming
 
     def show_messages(self, messages: list[ChatMessage], *, read_only: bool = False) -> None:
         self.query_one(FailureNotice).hide()
@@ -61,35 +57,28 @@ class ChatView(VerticalScroll):
         self.anchor()
 
     async def start_reply(self) -> None:
-        await self.stop_stream()
         self.query_one(FailureNotice).hide()
-        live = self.query_one("#live-reply", Markdown)
-        await live.update("")
-        live.display = True
         self.reply_text = ""
-        self._stream = Markdown.get_stream(live)
+        self._streaming = True
+        self.lines.set_live("")
         self.anchor()
 
     async def write_tokens(self, text: str) -> None:
-        if self._stream is None:
+        """Show a batch of tokens (called once per tick, not per token)."""
+        if not self._streaming:
             await self.start_reply()
-        assert self._stream is not None
         # Every token is untrusted: control characters made visible first.
-        shown = to_display(text)
-        self.reply_text += shown
-        await self._stream.write(shown)
+        self.reply_text += to_display(text)
+        self.lines.set_live(self.reply_text)
 
     async def stop_stream(self) -> None:
-        stream, self._stream = self._stream, None
-        if stream is not None:
-            await stream.stop()
+        """No more tokens: what was written stays on screen (e.g. above a failure)."""
+        self._streaming = False
 
     async def finish_reply(self, message: ChatMessage | None) -> None:
-        """Move the finished reply into the message lines (or just clear it)."""
+        """Put the finished reply among the messages (or just clear it)."""
         await self.stop_stream()
-        live = self.query_one("#live-reply", Markdown)
-        live.display = False
-        await live.update("")
+        self.lines.clear_live()
         self.reply_text = ""
         if message is not None:
             self.append_message(message)

@@ -149,6 +149,21 @@ class TimelineList(OptionList):
     to its next branch; a click on "earlier entries…" shows them.
     """
 
+    _last_sizes: tuple[Size, Size, Size] | None = None
+
+    def _size_updated(
+        self, size: Size, virtual_size: Size, container_size: Size, layout: bool = True
+    ) -> bool:
+        # ScrollView compares the container size it is given with one it
+        # derives itself, which differ here: every layout of the screen (each
+        # batch of a streaming reply) redrew this list's scrollbar, and with it
+        # the whole side panel. Nothing to do when nothing changed.
+        sizes = (size, virtual_size, container_size)
+        if sizes == self._last_sizes:
+            return False
+        self._last_sizes = sizes
+        return super()._size_updated(size, virtual_size, container_size, layout)
+
     def _update_lines(self) -> None:
         # Every row is one line (text-wrap: nowrap, no dividers): OptionList
         # would wrap every prompt to measure it, again after each resize, and
@@ -160,9 +175,12 @@ class TimelineList(OptionList):
             cache.index_to_line[index] = index
             cache.heights[index] = 1
             cache.lines.append((index, 0))
-        width = max(0, self.scrollable_content_region.width - self._get_left_gutter_width())
-        virtual_size = Size(width, count)
-        if virtual_size != self.virtual_size:
+        # Only the height is ours: the width is the layout's. Setting a width
+        # of our own here made every layout and every render disagree, and the
+        # scrollbar was redrawn twice a frame (with the whole side panel, on
+        # every frame of a streaming reply).
+        if count != self.virtual_size.height:
+            virtual_size = Size(self.virtual_size.width, count)
             self.virtual_size = virtual_size
             self._scroll_update(virtual_size)
 
