@@ -55,6 +55,7 @@ from chat_app.ui.widgets.failure_notice import FailureNotice
 from chat_app.ui.widgets.message_lines import MessageLines, code_blocks
 from chat_app.ui.widgets.recovery_banner import RecoveryBanner
 from chat_app.ui.widgets.status_line import StatusLine
+from chat_app.ui.widgets.steady_input import SteadyInput
 from chat_app.ui.widgets.thread_sidebar import ThreadSidebar
 
 T = TypeVar("T")
@@ -159,7 +160,7 @@ class ChatApp(App[int]):
                 yield RecoveryBanner(id="recovery-banner")
                 yield Static(Text(PREVIEW_NOTICE), id="preview-notice")
                 yield ChatView(id="chat-view")
-                yield Input(placeholder="Message (Enter to send)", id="chat-input")
+                yield SteadyInput(placeholder="Message (Enter to send)", id="chat-input")
             with TabbedContent(id="side-panel"):
                 with TabPane("History", id="tab-history"):
                     yield panels.make_history_pane(self.history_tz)

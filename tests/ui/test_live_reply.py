@@ -29,6 +29,16 @@ def test_blocks_split_at_blank_lines_outside_code_fences() -> None:
     assert markdown_blocks("") == [""]
 
 
+async def opened(pilot) -> None:
+    """The start-up chain (threads, then the open thread, then the agent) is done."""
+    app = pilot.app
+    for _ in range(100):
+        await settle(pilot)
+        if app.current_id is not None and not any(w.is_running for w in app.workers):
+            return
+    raise AssertionError("the app did not finish starting")
+
+
 def texts(lines: MessageLines, start: int, end: int) -> list[str]:
     return [lines.render_line(y).text.rstrip() for y in range(start, end)]
 
@@ -36,7 +46,7 @@ def texts(lines: MessageLines, start: int, end: int) -> list[str]:
 async def test_a_reply_looks_the_same_while_written_and_when_finished(app_factory) -> None:
     app = app_factory()
     async with app.run_test(size=(100, 40)) as pilot:
-        await settle(pilot)
+        await opened(pilot)
         lines = app.chat.lines
         await app.chat.start_reply()
         # Written in small batches, as tokens arrive.
@@ -57,7 +67,7 @@ async def test_a_reply_looks_the_same_while_written_and_when_finished(app_factor
 async def test_only_the_block_being_written_is_drawn_again(app_factory, monkeypatch) -> None:
     app = app_factory()
     async with app.run_test(size=(100, 40)) as pilot:
-        await settle(pilot)
+        await opened(pilot)
         lines = app.chat.lines
         drawn: list[str] = []
         real = lines._render_live_block

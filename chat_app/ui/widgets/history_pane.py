@@ -35,6 +35,7 @@ from textual.widgets.option_list import Option
 
 from chat_app.core.events import CheckpointInfo, History
 from chat_app.safe_text import one_line
+from chat_app.ui.widgets.steady_scroll import SteadyScrollSizes
 
 LABELLED_KINDS = frozenset({"user", "assistant", "rewind"})
 _ROOT = ""  # the virtual parent of every root checkpoint
@@ -141,28 +142,13 @@ def _shown(tree: BranchTree, path: list[str], i: int) -> bool:
     return not (cp.kind == "user" and nxt is not None and nxt.source in ("input", "update"))
 
 
-class TimelineList(OptionList):
+class TimelineList(SteadyScrollSizes, OptionList):
     """An OptionList where a click only highlights (previews) an entry.
 
     OptionList selects on click; here selecting means rewinding, which must
     take a deliberate Enter or button press. A click on a fork row switches
     to its next branch; a click on "earlier entries…" shows them.
     """
-
-    _last_sizes: tuple[Size, Size, Size] | None = None
-
-    def _size_updated(
-        self, size: Size, virtual_size: Size, container_size: Size, layout: bool = True
-    ) -> bool:
-        # ScrollView compares the container size it is given with one it
-        # derives itself, which differ here: every layout of the screen (each
-        # batch of a streaming reply) redrew this list's scrollbar, and with it
-        # the whole side panel. Nothing to do when nothing changed.
-        sizes = (size, virtual_size, container_size)
-        if sizes == self._last_sizes:
-            return False
-        self._last_sizes = sizes
-        return super()._size_updated(size, virtual_size, container_size, layout)
 
     def _update_lines(self) -> None:
         # Every row is one line (text-wrap: nowrap, no dividers): OptionList

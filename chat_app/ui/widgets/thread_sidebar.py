@@ -32,6 +32,8 @@ from textual.widgets import Input
 
 from chat_app.core.events import ThreadInfo
 from chat_app.ui.format import age, title_text
+from chat_app.ui.widgets.steady_input import SteadyInput
+from chat_app.ui.widgets.steady_scroll import SteadyScrollSizes
 
 # Typing in the filter: the first key queries at once, then at most one query
 # per pause of this length (each query is an indexed LIKE over all messages).
@@ -55,7 +57,7 @@ def thread_key(threads: list[ThreadInfo]) -> ThreadKey:
     return tuple((t.id, t.updated_at, t.title, t.message_count, t.interrupted) for t in threads)
 
 
-class ThreadList(ScrollView, can_focus=True):
+class ThreadList(SteadyScrollSizes, ScrollView, can_focus=True):
     """A virtual list of threads: only the rows in view are rendered (and cached)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -118,6 +120,7 @@ class ThreadList(ScrollView, can_focus=True):
         self._highlighted: int | None = None
         self._current_id: str | None = None
         self._cache: LRUCache[tuple[object, ...], Strip] = LRUCache(1024)
+        self._styles: dict[tuple[object, ...], Style] = {}
 
     # -- data ------------------------------------------------------------------------
 
@@ -153,7 +156,12 @@ class ThreadList(ScrollView, can_focus=True):
         self._threads = threads
         self._rows = {t.id: i for i, t in enumerate(threads)}
         self._cache.clear()
-        self.virtual_size = Size(0, len(threads))
+        # A new length changes only this list's scroll range: no layout of the
+        # screen (the virtual_size reactive would ask for one).
+        size = Size(0, len(threads))
+        if size != self.virtual_size:
+            self.set_reactive(ThreadList.virtual_size, size)
+            self._scroll_update(size)
         index = self._rows.get(keep) if keep is not None else None
         if index is None and self._highlighted is not None and threads:
             index = min(self._highlighted, len(threads) - 1)
@@ -184,6 +192,16 @@ class ThreadList(ScrollView, can_focus=True):
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._cache.clear()
+        self._styles.clear()
+
+    def _style(self, *classes: str, partial: bool = False) -> Style:
+        # Resolving a component style walks the CSS: a few per row added up to
+        # most of the time a screenful of new rows took (e.g. after a filter).
+        key = (self.has_focus, partial, *classes)
+        found = self._styles.get(key)
+        if found is None:
+            found = self._styles[key] = self.get_visual_style(*classes, partial=partial).rich_style
+        return found
 
     def render_line(self, y: int) -> Strip:
         index = self.scroll_offset.y + y
@@ -205,10 +223,10 @@ class ThreadList(ScrollView, can_focus=True):
         self, t: ThreadInfo, when: str, width: int, highlight: bool, current: bool
     ) -> Strip:
         classes = ("thread-list--current",) * current + ("thread-list--highlight",) * highlight
-        row_style = self.get_visual_style(*classes).rich_style
+        row_style = self._style(*classes)
 
         def part(name: str) -> Style:
-            return self.get_visual_style(name, partial=True).rich_style
+            return self._style(name, partial=True)
 
         mark = "⚠ " if t.interrupted else ""
         room = max(1, width - len(when) - len(mark) - 1)
@@ -306,7 +324,7 @@ class ThreadSidebar(Vertical):
         self._filter_sent = ""
 
     def compose(self) -> ComposeResult:
-        yield Input(placeholder="Filter threads…", id="thread-filter")
+        yield SteadyInput(placeholder="Filter threads…", id="thread-filter")
         yield ThreadList(clock=self._clock, id="thread-list")
 
     @property
