@@ -1,4 +1,9 @@
-"""Assemble the agent: recall -> respond -> remember."""
+"""Assemble the agent: respond -> remember (and recall, for older runs).
+
+``recall`` is not on the path of a new turn (``respond`` reads the profile
+itself, one checkpoint fewer per turn); it stays reachable for a run that an
+older version left interrupted right before it (see ``graphs.nodes``).
+"""
 
 from __future__ import annotations
 
@@ -25,7 +30,7 @@ def build_graph(
     builder.add_node("recall", recall)
     builder.add_node("respond", make_respond(model))
     builder.add_node("remember", make_remember(extractor or rule_extractor))
-    builder.add_edge(START, "recall")
+    builder.add_edge(START, "respond")
     builder.add_edge("recall", "respond")
     builder.add_edge("respond", "remember")
     builder.add_edge("remember", END)

@@ -1,4 +1,19 @@
-"""The three nodes of a turn: recall the profile, respond, remember."""
+"""The nodes of a turn: respond (with the profile recalled), then remember.
+
+``respond`` brings an old thread to the current schema, reads the user's
+profile and streams the reply; ``remember`` writes what the user said about
+themself to the profile. Every superstep is a checkpoint (and a few writes
+rows) in every turn of every thread, so the profile is read inside
+``respond`` rather than in a step of its own: a turn is four checkpoints (the
+input, ``__start__``, ``respond``, ``remember``) instead of five. Reading the
+profile has no side effect, and a respond that is run again after a crash
+reads it again. The rendered profile goes into the prompt only (the
+``profile_context`` channel, where older versions kept it, is left empty).
+
+``recall`` was that step of its own in earlier versions; it stays in the
+graph (off the main path) so that a run an older version left interrupted
+right before it still resumes: recall, then respond, then remember.
+"""
 
 from __future__ import annotations
 
@@ -30,7 +45,10 @@ Extractor = Callable[[list[AnyMessage]], list[Statement]]
 
 
 def recall(state: ChatState, runtime: Runtime[ChatContext]) -> dict[str, Any]:
-    """Bring an old thread to the current schema and load the user's profile."""
+    """Bring an old thread to the current schema and load the user's profile.
+
+    Only reached by runs that an older version started (see the module doc).
+    """
     updates = migration_updates(dict(state))
     store = runtime.store
     facts = read_profile(store, runtime.context.user_id) if store is not None else []
@@ -39,14 +57,35 @@ def recall(state: ChatState, runtime: Runtime[ChatContext]) -> dict[str, Any]:
     return updates
 
 
+def prepare_turn(state: ChatState, runtime: Runtime[ChatContext]) -> tuple[dict[str, Any], str]:
+    """What ``respond`` needs besides the model: the state updates it writes
+    with the reply (the schema migration, ``learned`` cleared for this turn)
+    and the profile rendered for this turn's prompt.
+
+    The profile is read from the store every turn and is not kept in the
+    state: a checkpoint stores every channel's value, so a copy of the
+    profile would be repeated in each checkpoint of each thread (a copy that
+    an older version left there is cleared). A channel is written only when
+    its value changes: every write is a row in the database, and most turns
+    change none of these.
+    """
+    updates = migration_updates(dict(state))
+    store = runtime.store
+    facts = read_profile(store, runtime.context.user_id) if store is not None else []
+    if updates.get("profile_context", state.get("profile_context")):
+        updates["profile_context"] = ""
+    if state.get("learned"):
+        updates["learned"] = []
+    return updates, render_profile(facts)
+
+
 def make_respond(model: BaseChatModel) -> Callable[..., dict[str, Any]]:
     def respond(state: ChatState, runtime: Runtime[ChatContext]) -> dict[str, Any]:
         """Stream the model's reply; a stream without finish_reason is truncated."""
-        settings = state.get("settings") or {}
+        updates, profile = prepare_turn(state, runtime)
+        settings = updates.get("settings", state.get("settings")) or {}
         prompt: list[BaseMessage] = [
-            SystemMessage(
-                system_prompt(state.get("profile_context", ""), settings.get("system_prompt", ""))
-            ),
+            SystemMessage(system_prompt(profile, settings.get("system_prompt", ""))),
             *state.get("messages", []),
         ]
         writer = runtime.stream_writer
@@ -83,7 +122,7 @@ def make_respond(model: BaseChatModel) -> Callable[..., dict[str, Any]]:
             response_metadata={"finish_reason": "stopped" if stopped else finish},
             additional_kwargs=kwargs,
         )
-        return {"messages": [reply]}
+        return {**updates, "messages": [reply]}
 
     return respond
 

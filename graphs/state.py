@@ -17,8 +17,14 @@ from langgraph.channels.delta import DeltaChannel
 from langgraph.graph.message import add_messages
 
 STATE_VERSION = 2
-# Updates between full snapshots of the message list (a turn makes two).
-SNAPSHOT_FREQUENCY = 200
+# Updates between full snapshots of the message list (a turn makes two: a
+# snapshot every 250 turns). Each snapshot holds the whole conversation, so
+# their total grows with the square of its length over this number: they were
+# most of a long thread's database at 200. A turn does not read back to the
+# snapshot (the saver keeps the folded list of recent checkpoints, see
+# chat_app.core.fast_saver); only the first read of a thread or of an old
+# checkpoint replays the writes since it, at most this many.
+SNAPSHOT_FREQUENCY = 500
 
 
 def add_message_batches(state: list[AnyMessage], writes: Sequence[Any]) -> list[AnyMessage]:
@@ -58,7 +64,8 @@ class ChatState(TypedDict, total=False):
         DeltaChannel(add_message_batches, snapshot_frequency=SNAPSHOT_FREQUENCY),
     ]
     state_version: int
-    # Rendered profile for this turn's prompt (set by the recall node).
+    # Where older versions kept the rendered profile; now left empty (the
+    # respond node renders it for the prompt only; see graphs.nodes).
     profile_context: str
     # What the remember node learned this turn, for the history timeline.
     learned: list[dict[str, str]]

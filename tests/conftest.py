@@ -46,6 +46,35 @@ def service(service_factory: Callable[..., ChatService]) -> ChatService:
     return service_factory()
 
 
+@pytest.fixture
+def frequent_snapshots(monkeypatch: pytest.MonkeyPatch) -> int:
+    """A full snapshot of the message list every 20 updates (10 turns) in the
+    graphs built from now on (the state schema reads the constant when a graph
+    is built), so that a short thread crosses several."""
+    import graphs.state
+
+    monkeypatch.setattr(graphs.state, "SNAPSHOT_FREQUENCY", 20)
+    return 20
+
+
+def snapshots(service: ChatService, thread_id: str) -> int:
+    """How many checkpoints of the thread hold a full snapshot of the messages."""
+    assert service.db_path is not None
+    import sqlite3
+
+    conn = sqlite3.connect(service.db_path)
+    try:
+        row = conn.execute(
+            "SELECT count(*) FROM checkpoints WHERE thread_id = ? AND json_extract("
+            "CAST(metadata AS TEXT), '$.counters_since_delta_snapshot.messages') IS NULL"
+            " AND json_extract(CAST(metadata AS TEXT), '$.step') > 0",
+            (thread_id,),
+        ).fetchone()
+        return int(row[0])
+    finally:
+        conn.close()
+
+
 def chat(service: ChatService, thread_id: str, text: str) -> str:
     """Send ``text`` and return the finished reply's text."""
     from chat_app.core.events import ReplyFailed, ReplyFinished

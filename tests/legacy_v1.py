@@ -86,15 +86,28 @@ def build_v1() -> StateGraph[ChatStateV1, ChatContext, ChatStateV1, ChatStateV1]
     return builder
 
 
-def write_v1_thread(data_dir: Path, user_id: str, texts: list[str], title: str = "v1") -> str:
-    """A thread written by the v1 app: its index row and its checkpoints."""
+def write_v1_thread(
+    data_dir: Path,
+    user_id: str,
+    texts: list[str],
+    title: str = "v1",
+    *,
+    serde: Any = None,
+    stop_before_recall: bool = False,
+) -> str:
+    """A thread written by the v1 app: its index row and its checkpoints.
+
+    ``serde``: the serializer to write with (default: today's).
+    ``stop_before_recall``: the last text's run stops right before the recall
+    node, as a v1 process killed at that point left it (marked running).
+    """
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     db = data_dir / DB_NAME
     conn = sqlite3.connect(db, check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
     app_conn = sqlite3.connect(db, check_same_thread=False, isolation_level=None)
     try:
-        saver = SqliteSaver(conn, serde=strict_serde())
+        saver = SqliteSaver(conn, serde=serde or strict_serde())
         saver.setup()
         store = SqliteStore(sqlite3.connect(db, check_same_thread=False, isolation_level=None))
         store.setup()
@@ -102,8 +115,14 @@ def write_v1_thread(data_dir: Path, user_id: str, texts: list[str], title: str =
         tid = index.create(user_id, title).id
         graph = build_v1().compile(checkpointer=saver, store=store)
         cfg: Any = {"configurable": {"thread_id": tid}}
-        for text in texts:
-            graph.invoke(
+        for i, text in enumerate(texts):
+            last = i == len(texts) - 1
+            run = graph
+            if last and stop_before_recall:
+                run = build_v1().compile(
+                    checkpointer=saver, store=store, interrupt_before=["recall"]
+                )
+            run.invoke(
                 {"messages": [HumanMessage(content=text, id=str(uuid.uuid4()))]},
                 cfg,
                 context=ChatContext(user_id=user_id),
@@ -111,7 +130,12 @@ def write_v1_thread(data_dir: Path, user_id: str, texts: list[str], title: str =
             )
         values = graph.get_state(cfg).values
         assert values["state_version"] == V1 and "settings" not in values
-        index.record_turn(tid, len(values["messages"]), [], [])
+        if stop_before_recall:
+            assert graph.get_state(cfg).next == ("recall",)
+            index.record_turn(tid, len(values["messages"]) - 1, [], [])
+            index.set_run_state(tid, "running")
+        else:
+            index.record_turn(tid, len(values["messages"]), [], [])
         store.conn.close()
         return tid
     finally:

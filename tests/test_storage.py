@@ -19,20 +19,24 @@ from chat_app.core.fast_saver import FastSqliteSaver
 from chat_app.core.serde import strict_serde
 from chat_app.core.service import ChatService
 from graphs.state import STATE_VERSION, add_message_batches
-from tests.conftest import chat
+from tests.conftest import chat, snapshots
 
 
 def texts(service: ChatService, thread_id: str, checkpoint_id: str | None = None) -> list[str]:
     return [m.text for m in service.load_messages(thread_id, checkpoint_id)]
 
 
-def test_rewind_and_fork_give_exactly_the_right_messages(service: ChatService) -> None:
+def test_rewind_and_fork_give_exactly_the_right_messages(
+    frequent_snapshots: int, service_factory: Callable[..., ChatService]
+) -> None:
+    service = service_factory()
     t = service.create_thread().id
     # Enough turns to cross several full snapshots of the message list.
     for i in range(130):
         chat(service, t, f"turn {i}")
     full = texts(service, t)
     assert len(full) == 260
+    assert snapshots(service, t) >= 10
     timeline = service.branch_timeline(t)
     inputs = {c.summary: c.id for c in timeline if c.kind == "user"}
     for n in (0, 37, 101, 129):
@@ -65,10 +69,14 @@ def _replayed(history: Any) -> list[str]:
     return [m.id for m in (add_message_batches(base, values) if values else base)]
 
 
-def test_fast_ancestor_walk_matches_langgraph_default(service: ChatService) -> None:
+def test_fast_ancestor_walk_matches_langgraph_default(
+    frequent_snapshots: int, service_factory: Callable[..., ChatService]
+) -> None:
+    service = service_factory()
     t = service.create_thread().id
     for i in range(120):
         chat(service, t, f"m{i}")
+    assert snapshots(service, t) >= 10
     tl = service.branch_timeline(t)
     service.rewind(t, next(c.id for c in tl if c.summary == "you: m50"))
     for i in range(5):

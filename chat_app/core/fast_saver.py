@@ -21,6 +21,24 @@ instead of everything since the last snapshot: the cost of a turn no longer
 depends on how far the snapshot is, which lets snapshots be rare (a smaller
 database) without slowing a long thread down.
 
+A new database gets ``checkpoints`` as a ``WITHOUT ROWID`` table: the same
+columns and primary key as SqliteSaver's, but each row is stored once, in
+the primary key's b-tree, instead of once in the table and again (thread id
+and checkpoint id) in the primary key's index. Its rows are small (a
+compressed checkpoint and its metadata; a message snapshot now and then,
+which overflows either way). ``writes`` keeps its rowid: a write holds a
+whole message, and a WITHOUT ROWID table spills any row longer than about a
+quarter of a page (1 KiB of a 4 KiB page: a reply of a couple of thousand
+characters) to overflow pages, mostly empty, which costs more than the
+index saves. SqliteSaver's own ``CREATE TABLE IF NOT EXISTS`` then finds the
+tables; a database made by an older version keeps its tables as they are
+(every query is the same on both).
+
+Metadata is written as compact JSON, without an empty ``parents`` map
+(LangGraph reads it with ``{}`` as the default): it is in every row, and the
+history pane and the ancestor walk read it with SQL's JSON functions, which
+take either form.
+
 Versions are plain zero-padded counters: LangGraph's random suffix keeps
 versions unique where a separate blob table is keyed by them, but SQLite
 stores channel values inside the checkpoint, and the suffix's random digits
@@ -37,11 +55,42 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
-from langgraph.checkpoint.base import DeltaChannelHistory, PendingWrite, writes_sort_key
+from langgraph.checkpoint.base import (
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    DeltaChannelHistory,
+    PendingWrite,
+    get_checkpoint_metadata,
+    writes_sort_key,
+)
 from langgraph.checkpoint.serde.types import _DeltaSnapshot
 from langgraph.checkpoint.sqlite import SqliteSaver
 
 from chat_app.core.head_reader import chain_sql, counters
+
+# SqliteSaver's checkpoints table (langgraph-checkpoint-sqlite 3.x), WITHOUT ROWID.
+COMPACT_SCHEMA = """
+CREATE TABLE IF NOT EXISTS checkpoints (
+    thread_id TEXT NOT NULL,
+    checkpoint_ns TEXT NOT NULL DEFAULT '',
+    checkpoint_id TEXT NOT NULL,
+    parent_checkpoint_id TEXT,
+    type TEXT,
+    checkpoint BLOB,
+    metadata BLOB,
+    PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id)
+) WITHOUT ROWID;
+"""
+
+
+def compact_metadata(metadata: Mapping[str, Any]) -> bytes:
+    """Checkpoint metadata as SqliteSaver stores it (UTF-8 JSON), but compact:
+    no spaces, and no empty ``parents`` (LangGraph's default when it is missing)."""
+    meta = dict(metadata)
+    if not meta.get("parents"):
+        meta.pop("parents", None)
+    return json.dumps(meta, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "ignore")
 
 
 def _fresh(value: Any) -> Any:
@@ -68,6 +117,47 @@ class FastSqliteSaver(SqliteSaver):
         self._snapshots_lock = threading.Lock()
         self._reducers = dict(reducers or {})
         self._values: OrderedDict[tuple[str, str, str], dict[str, Any]] = OrderedDict()
+
+    def setup(self) -> None:
+        if not self.is_setup:
+            # A no-op where the table exists (an older database keeps its layout).
+            self.conn.executescript(COMPACT_SCHEMA)
+        super().setup()
+
+    def put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        """SqliteSaver.put, with the metadata written compactly."""
+        conf = config["configurable"]
+        thread_id = conf["thread_id"]
+        checkpoint_ns = conf["checkpoint_ns"]
+        type_, serialized_checkpoint = self.serde.dumps_typed(checkpoint)
+        serialized_metadata = compact_metadata(get_checkpoint_metadata(config, metadata))
+        with self.cursor() as cur:
+            cur.execute(
+                "INSERT OR REPLACE INTO checkpoints (thread_id, checkpoint_ns, checkpoint_id,"
+                " parent_checkpoint_id, type, checkpoint, metadata) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    str(thread_id),
+                    checkpoint_ns,
+                    checkpoint["id"],
+                    conf.get("checkpoint_id"),
+                    type_,
+                    serialized_checkpoint,
+                    serialized_metadata,
+                ),
+            )
+        return {
+            "configurable": {
+                "thread_id": thread_id,
+                "checkpoint_ns": checkpoint_ns,
+                "checkpoint_id": checkpoint["id"],
+            }
+        }
 
     def get_next_version(self, current: str | None, channel: None) -> str:
         # SqliteSaver's next version ("<32-digit counter>.<random>") without the suffix.
@@ -129,30 +219,41 @@ class FastSqliteSaver(SqliteSaver):
             folded = self._cached_values((thread_id, ns, checkpoint_id))
             if folded is not None and all(ch in folded for ch in channels):
                 return {ch: {"seed": _fresh(folded[ch]), "writes": []} for ch in channels}
-            chain = cur.execute(
+            # Read lazily: the walk usually stops at a cached checkpoint a few
+            # steps up, long before the snapshot the query would walk to.
+            chain = self.conn.execute(
                 chain_sql(len(channels)),
                 (thread_id, ns, checkpoint_id, thread_id, ns, *channels),
-            ).fetchall()
-            ancestors = [cid for cid, _ in chain[1:]]
-            for i, (cid, meta_blob) in enumerate(chain[1:]):
-                known = self._cached_values((thread_id, ns, cid)) or {}
-                for ch in channels:
-                    if ch not in seed_at and ch in known:
-                        seeds[ch] = _fresh(known[ch])
-                        seed_at[ch] = i
-                if len(seed_at) == len(channels):
-                    break
-                counted = counters(meta_blob)
-                candidates = [ch for ch in channels if ch not in seed_at and ch not in counted]
-                if not candidates:
-                    continue
-                values = self._snapshot_values(cur, thread_id, ns, cid)
-                for ch in candidates:
-                    if ch in values:
-                        seeds[ch] = _fresh(values[ch])
-                        seed_at[ch] = i
-                if len(seed_at) == len(channels):
-                    break
+            )
+            ancestors: list[str] = []
+            try:
+                for i, (cid, meta_blob, depth) in enumerate(chain):
+                    if depth != i:
+                        raise RuntimeError("checkpoint ancestors read out of order")
+                    if i == 0:
+                        continue
+                    ancestors.append(cid)
+                    pos = i - 1
+                    known = self._cached_values((thread_id, ns, cid)) or {}
+                    for ch in channels:
+                        if ch not in seed_at and ch in known:
+                            seeds[ch] = _fresh(known[ch])
+                            seed_at[ch] = pos
+                    if len(seed_at) == len(channels):
+                        break
+                    counted = counters(meta_blob)
+                    candidates = [ch for ch in channels if ch not in seed_at and ch not in counted]
+                    if not candidates:
+                        continue
+                    values = self._snapshot_values(cur, thread_id, ns, cid)
+                    for ch in candidates:
+                        if ch in values:
+                            seeds[ch] = _fresh(values[ch])
+                            seed_at[ch] = pos
+                    if len(seed_at) == len(channels):
+                        break
+            finally:
+                chain.close()
             # Writes only down to the farthest seed (or the root when one is missing).
             depth = len(ancestors) if len(seed_at) < len(channels) else max(seed_at.values()) + 1
             needed = ancestors[:depth]

@@ -24,14 +24,12 @@ from typing import Any
 
 import ormsgpack
 
+from chat_app.core.compression import decompress
 from chat_app.core.events import ChatMessage
 
 # LangGraph's msgpack extension codes (langgraph.checkpoint.serde.jsonplus).
 EXT_PYDANTIC_V2 = 5
 EXT_DELTA_SNAPSHOT = 7
-# Our serializer's prefix for zlib-compressed blobs (chat_app.core.serde).
-COMPRESS_PREFIX = "z:"
-MAX_BLOB_BYTES = 512 * 1024 * 1024
 # The state schema this reader knows (graphs.state.STATE_VERSION).
 KNOWN_STATE_VERSION = 2
 
@@ -74,12 +72,10 @@ def decode(typ: str, blob: bytes | None) -> Any:
     """A stored blob as plain data (extension values as ``_Ext``)."""
     if blob is None or typ in ("null", "empty"):
         return None
-    if typ.startswith(COMPRESS_PREFIX):
-        d = zlib.decompressobj()
-        blob = d.decompress(blob, MAX_BLOB_BYTES)
-        if d.unconsumed_tail:
-            raise Unreadable("blob expands beyond the size limit")
-        typ = typ[len(COMPRESS_PREFIX) :]
+    try:
+        typ, blob = decompress(typ, blob)
+    except (ValueError, zlib.error) as exc:
+        raise Unreadable("not a readable compressed blob") from exc
     if typ != "msgpack":
         raise Unreadable(f"blob type {typ!r}")
     try:
@@ -150,7 +146,10 @@ def chain_sql(n_channels: int) -> str:
     """The head and its ancestors up to the nearest snapshot of the given channels.
 
     Keep walking up from a row only while some channel is still counted in
-    it, i.e. it is not a snapshot of every channel asked for.
+    it, i.e. it is not a snapshot of every channel asked for. Rows are
+    ``(id, metadata, depth)``, with no ORDER BY: they come out as the walk
+    makes them (nearest first; a chain has one row per step), so a reader can
+    stop early without the rest being made.
     """
     keep_going = " OR ".join(
         f"json_extract(CAST(chain.meta AS TEXT), '$.{COUNTERS}.' || json_quote(?)) IS NOT NULL"
@@ -165,7 +164,7 @@ WITH RECURSIVE chain(id, parent, meta, depth) AS (
     FROM checkpoints c JOIN chain ON c.checkpoint_id = chain.parent
     WHERE c.thread_id = ? AND c.checkpoint_ns = ? AND (chain.depth = 0 OR {keep_going})
 )
-SELECT id, meta FROM chain ORDER BY depth
+SELECT id, meta, depth FROM chain
 """
 
 
@@ -210,10 +209,11 @@ def _read_head(conn: sqlite3.Connection, thread_id: str) -> list[ChatMessage]:
     if CHANNEL not in (head.get("channel_versions") or {}):
         return []
     chain = conn.execute(chain_sql(1), (thread_id, "", head_id, thread_id, "", CHANNEL)).fetchall()
-    ancestors = [str(cid) for cid, _ in chain[1:]]
+    chain.sort(key=lambda r: int(r[2]))
+    ancestors = [str(cid) for cid, _, _ in chain[1:]]
     seed: list[tuple[str, ChatMessage | None]] = []
     depth = len(ancestors)
-    for i, (cid, meta_blob) in enumerate(chain[1:]):
+    for i, (cid, meta_blob, _) in enumerate(chain[1:]):
         if CHANNEL in counters(meta_blob):
             continue
         found = _checkpoint(conn, thread_id, str(cid))["channel_values"]

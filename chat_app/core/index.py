@@ -4,6 +4,11 @@ LangGraph has no list-threads API and ``saver.list(None)`` scans every
 checkpoint, so the threads live in their own indexed table. The timeline
 notes let the history pane label checkpoints without deserializing states.
 Every value reaches SQL as a parameter.
+
+The notes table (short rows, looked up by their key) is WITHOUT ROWID in a
+new database: no second copy of its key in an index. ``app_messages`` keeps
+a rowid: its rows hold whole replies, which a WITHOUT ROWID table would
+spill to overflow pages once longer than about a quarter of a page.
 """
 
 from __future__ import annotations
@@ -44,7 +49,7 @@ CREATE TABLE IF NOT EXISTS app_notes (
     summary TEXT NOT NULL,
     profile_updated INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (thread_id, checkpoint_id)
-);
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS app_partial_replies (
     thread_id TEXT PRIMARY KEY,
     text TEXT NOT NULL,
