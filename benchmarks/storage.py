@@ -155,7 +155,7 @@ def run_ours(work: Path, sizes: Sizes, art: Artifacts, log: Any) -> dict[str, An
             out["bytes"][turn] = db_bytes(db)
             values = svc.graph.get_state({"configurable": {"thread_id": tid}}).values
             out["state_bytes"][turn] = state_bytes(dict(values))
-        if "history" not in out and _hist_due(turn, 5, sizes.history_checkpoints):
+        if "history" not in out and _hist_due(turn, 4, sizes.history_checkpoints):
             n_cp = _checkpoint_count(db, tid)
             if n_cp >= sizes.history_checkpoints:
                 out["history"] = _time_history(svc, tid, n_cp)

@@ -43,6 +43,26 @@ async def test_ctrl_n_creates_and_opens_a_thread(app_factory, service):
         assert "(untitled)" in screen_text(app)
 
 
+async def test_what_is_typed_right_after_ctrl_n_goes_to_the_new_thread(app_factory, service):
+    first = service.create_thread("First")
+    app = app_factory()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        assert app.current_id == first.id
+        await pilot.click("#chat-input")
+        await pilot.press(*"draft for first")
+        # The new thread is created in a worker: these keys come before it opens.
+        await pilot.press("ctrl+n", *"hello new")
+        await settle(pilot)
+        new = next(t for t in service.list_threads() if t.id != first.id)
+        assert app.current_id == new.id
+        assert app.chat_input.value == "hello new"
+        # The text typed before Ctrl-N stayed with the first thread.
+        app.open_thread(first.id)
+        await settle(pilot)
+        assert app.chat_input.value == "draft for first"
+
+
 async def test_filter_searches_titles_and_text(app_factory, service):
     a = service.create_thread("Gardening")
     b = service.create_thread("Cooking")
