@@ -161,10 +161,9 @@ class TimelineList(SteadyScrollSizes, OptionList):
             cache.index_to_line[index] = index
             cache.heights[index] = 1
             cache.lines.append((index, 0))
-        # Only the height is ours: the width is the layout's. Setting a width
-        # of our own here made every layout and every render disagree, and the
-        # scrollbar was redrawn twice a frame (with the whole side panel, on
-        # every frame of a streaming reply).
+        # Only the row count is ours; the width is left as the layout set it.
+        # (The scrollbar redrawn on every layout came from ScrollView's own
+        # size check: see SteadyScrollSizes.)
         if count != self.virtual_size.height:
             virtual_size = Size(self.virtual_size.width, count)
             self.virtual_size = virtual_size
