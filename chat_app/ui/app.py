@@ -149,6 +149,10 @@ class ChatApp(App[int]):
         self._flush_due = False
         self._last_flush = 0.0
         self._reply_shown: str | None = None  # thread whose finished reply was appended
+        # Between Ctrl-N and the new thread existing: its worker, and a message
+        # sent meanwhile (it is for the new thread, not the one being left).
+        self._creating: Worker[None] | None = None
+        self._send_when_created: str | None = None
 
     # -- layout -------------------------------------------------------------------
 
@@ -249,6 +253,15 @@ class ChatApp(App[int]):
         # The one place where worker failures become something a person can read.
         if event.state == WorkerState.ERROR and event.worker.error is not None:
             self.notify(error_text(event.worker.error), severity="error", markup=False)
+        if event.worker is self._creating and event.state in (
+            WorkerState.ERROR,
+            WorkerState.CANCELLED,
+        ):
+            # No new thread: a message held for it goes back in the box.
+            self._creating = None
+            held, self._send_when_created = self._send_when_created, None
+            if held and not self.chat_input.value:
+                self.chat_input.value = held
 
     # -- start-up and the thread list ------------------------------------------------
 
@@ -522,6 +535,11 @@ class ChatApp(App[int]):
         if self.current_id is not None and self.current_id in self.pending:
             self.notify("Resume or discard the unfinished reply first.", severity="warning")
             return
+        if self._creating is not None:
+            if self._send_when_created is None:
+                self.chat_input.value = ""
+                self._send_when_created = text
+            return
         self.chat_input.value = ""
         if self.current_id is None:
             self.call_service(self.service.create_thread, partial(self._created_then_send, text))
@@ -792,20 +810,26 @@ class ChatApp(App[int]):
     # -- thread actions ------------------------------------------------------------------
 
     def action_new_thread(self) -> None:
-        # What is typed from now on is for the new thread: the text in the box
-        # stays with the thread being left, and nothing typed while the new
-        # one is created is lost when it opens.
+        # What is typed or sent from now on is for the new thread: the text in
+        # the box stays with the thread being left, and nothing typed or sent
+        # while the new one is created is lost or sent to the old one.
+        if self._creating is not None:
+            return
         if self.current_id is not None:
             self._keep_draft(self.current_id, self.chat_input.value)
         self.chat_input.value = ""
 
         def created(info: ThreadInfo) -> None:
+            self._creating = None
+            held, self._send_when_created = self._send_when_created, None
             self.open_thread(info.id, typed=self.chat_input.value)
             self.chat.show_messages([])
             self.poll_threads()
             self.chat_input.focus()
+            if held is not None:
+                self._begin_send(info.id, held)
 
-        self.call_service(self.service.create_thread, created)
+        self._creating = self.call_service(self.service.create_thread, created)
 
     def action_rename_thread(self) -> None:
         if self.current_id is not None:

@@ -17,6 +17,16 @@ async def settle(pilot) -> None:
     await pilot.pause()
 
 
+async def opened(pilot) -> None:
+    """The start-up chain (threads, the open thread if any, the agent) is done."""
+    app = pilot.app
+    for _ in range(100):
+        await settle(pilot)
+        if not any(w.is_running for w in app.workers):
+            return
+    raise AssertionError("the app did not finish starting")
+
+
 async def send(pilot, text: str) -> None:
     await pilot.click("#chat-input")
     await pilot.press(*text)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from chat_app.core.events import ChatMessage
 from chat_app.ui.widgets.message_lines import MessageLines, markdown_blocks
-from tests.ui.test_chat import settle
+from tests.ui.test_chat import opened
 
 REPLY = (
     "Here is a plan.\n\n"
@@ -27,16 +27,6 @@ def test_blocks_split_at_blank_lines_outside_code_fences() -> None:
     assert markdown_blocks("One.\n\n```\ncode\n\nmore") == ["One.", "```\ncode\n\nmore"]
     assert markdown_blocks("Done.\n\n") == ["Done.", ""]
     assert markdown_blocks("") == [""]
-
-
-async def opened(pilot) -> None:
-    """The start-up chain (threads, the open thread if any, the agent) is done."""
-    app = pilot.app
-    for _ in range(100):
-        await settle(pilot)
-        if not any(w.is_running for w in app.workers):
-            return
-    raise AssertionError("the app did not finish starting")
 
 
 def texts(lines: MessageLines, start: int, end: int) -> list[str]:

@@ -8,7 +8,7 @@ from chat_app.ui.screens.confirm import ConfirmScreen
 from chat_app.ui.screens.text_prompt import TextPromptScreen
 from chat_app.ui.widgets.thread_sidebar import FILTER_DEBOUNCE_S, ThreadList, ThreadSidebar
 from tests.ui.conftest import screen_text
-from tests.ui.test_chat import settle
+from tests.ui.test_chat import opened, settle
 
 
 async def wait_for_screen(pilot, cls) -> None:
@@ -61,6 +61,23 @@ async def test_what_is_typed_right_after_ctrl_n_goes_to_the_new_thread(app_facto
         app.open_thread(first.id)
         await settle(pilot)
         assert app.chat_input.value == "draft for first"
+
+
+async def test_a_message_sent_right_after_ctrl_n_goes_to_the_new_thread(app_factory, service):
+    first = service.create_thread("First")
+    app = app_factory()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await pilot.click("#chat-input")
+        # Enter comes before the new thread exists (it is created in a worker).
+        await pilot.press("ctrl+n", *"hello new", "enter")
+        for _ in range(3):
+            await settle(pilot)
+        new = next(t for t in service.list_threads() if t.id != first.id)
+        assert app.current_id == new.id
+        assert service.load_messages(new.id)[0].text == "hello new"
+        assert service.load_messages(first.id) == []
+        assert app.chat_input.value == ""
 
 
 async def test_filter_searches_titles_and_text(app_factory, service):
@@ -150,7 +167,8 @@ async def test_draft_survives_switching_threads(app_factory, service):
 async def test_poll_shows_threads_from_another_window(app_factory, service):
     app = app_factory(poll_interval_s=0.05)
     async with app.run_test(size=(100, 30)) as pilot:
-        await settle(pilot)
+        # After the start-up workers (the agent loads in one of them).
+        await opened(pilot)
         other = service.create_thread("From elsewhere")
         for _ in range(100):
             await pilot.pause(0.02)
