@@ -822,12 +822,15 @@ class ChatApp(App[int]):
         def created(info: ThreadInfo) -> None:
             self._creating = None
             held, self._send_when_created = self._send_when_created, None
-            self.open_thread(info.id, typed=self.chat_input.value)
-            self.chat.show_messages([])
-            self.poll_threads()
-            self.chat_input.focus()
             if held is not None:
-                self._begin_send(info.id, held)
+                # As for a first message: no load of the (empty) thread, whose
+                # result would replace the message shown while it is sent.
+                self._created_then_send(held, info)
+            else:
+                self.open_thread(info.id, typed=self.chat_input.value)
+                self.chat.show_messages([])
+                self.poll_threads()
+            self.chat_input.focus()
 
         self._creating = self.call_service(self.service.create_thread, created)
 

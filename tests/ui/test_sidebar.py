@@ -78,6 +78,9 @@ async def test_a_message_sent_right_after_ctrl_n_goes_to_the_new_thread(app_fact
         assert service.load_messages(new.id)[0].text == "hello new"
         assert service.load_messages(first.id) == []
         assert app.chat_input.value == ""
+        # On screen: the message and its reply.
+        assert app.chat.lines.messages[0].text == "hello new"
+        assert len(app.chat.lines.messages) == 2
 
 
 async def test_filter_searches_titles_and_text(app_factory, service):
