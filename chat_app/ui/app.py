@@ -180,7 +180,8 @@ class ChatApp(App[int]):
         self.main_screen.query_one("#preview-notice").display = False
         self.main_screen.query_one("#sidebar").display = self.settings.ui.show_sidebar
         self.main_screen.query_one("#side-panel").display = self.settings.ui.show_side_panel
-        status = self.main_screen.query_one(StatusLine)
+        # Through the cache: a timer firing while the app shuts down finds it.
+        status = self.status
         status.model_name = self.service.model_name
         status.backend = self.service.backend_name
         self.main_screen.query_one("#chat-input", Input).focus()
