@@ -25,7 +25,7 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Footer, Header, Input, Static, TabbedContent, TabPane
+from textual.widgets import Header, Input, Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
 from chat_app.config import Settings
@@ -52,6 +52,7 @@ from chat_app.ui.screens.confirm import ConfirmScreen
 from chat_app.ui.screens.text_prompt import TextPromptScreen
 from chat_app.ui.widgets.chat_view import ChatView
 from chat_app.ui.widgets.failure_notice import FailureNotice
+from chat_app.ui.widgets.key_bar import KeyBar
 from chat_app.ui.widgets.message_lines import MessageLines, code_blocks, prepare_rendering
 from chat_app.ui.widgets.recovery_banner import RecoveryBanner
 from chat_app.ui.widgets.status_line import StatusLine
@@ -171,7 +172,7 @@ class ChatApp(App[int]):
                 with TabPane("Profile", id="tab-profile"):
                     yield panels.make_profile_panel(self.history_tz)
         yield StatusLine(id="status-line")
-        yield Footer()
+        yield KeyBar(id="key-bar")
 
     def on_mount(self) -> None:
         if self.settings.ui.theme in self.available_themes:
