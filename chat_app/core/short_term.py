@@ -305,6 +305,10 @@ class MessageCache:
             return None
 
     def put(self, thread_id: str, head: str, messages: list[ChatMessage]) -> None:
+        # The texts alone already too big: skip encoding what would be dropped
+        # (for 10,000 messages that was ~40 ms of opening the thread).
+        if sum(len(m.text) for m in messages) > MESSAGE_CACHE_MAX_BYTES:
+            return
         doc = {"head": head, "m": [[m.id, m.role, m.text, m.status] for m in messages]}
         raw = json.dumps(doc, ensure_ascii=False)
         if len(raw) <= MESSAGE_CACHE_MAX_BYTES:
