@@ -25,7 +25,7 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Header, Input, Static, TabbedContent, TabPane
+from textual.widgets import Input, Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
 from chat_app.config import Settings
@@ -44,7 +44,7 @@ from chat_app.core.events import (
     UserMessageSaved,
 )
 from chat_app.core.service import ChatService, PendingRun, ServiceError
-from chat_app.safe_text import is_blank, one_line, to_display
+from chat_app.safe_text import is_blank, to_display
 from chat_app.ui import panels
 from chat_app.ui.commands import ChatCommands
 from chat_app.ui.format import title_text
@@ -58,6 +58,7 @@ from chat_app.ui.widgets.recovery_banner import RecoveryBanner
 from chat_app.ui.widgets.status_line import StatusLine
 from chat_app.ui.widgets.steady_input import SteadyInput
 from chat_app.ui.widgets.thread_sidebar import ThreadSidebar
+from chat_app.ui.widgets.title_bar import TitleBar
 
 T = TypeVar("T")
 W = TypeVar("W", bound=Widget)
@@ -158,7 +159,7 @@ class ChatApp(App[int]):
     # -- layout -------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield TitleBar(self.TITLE, id="title-bar")
         with Horizontal(id="main"):
             yield ThreadSidebar(clock=self.clock, id="sidebar")
             with Vertical(id="chat-column"):
@@ -334,7 +335,7 @@ class ChatApp(App[int]):
     def _set_current_info(self, info: ThreadInfo) -> None:
         self.current_info = info
         self.status.thread_title = info.title
-        self.sub_title = one_line(info.title, 50) if info.title else ""
+        self._main_widget("title", "TitleBar", TitleBar).thread_title = info.title
 
     @on(ThreadSidebar.FilterChanged)
     def _filter(self, event: ThreadSidebar.FilterChanged) -> None:

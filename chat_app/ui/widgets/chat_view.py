@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
+from textual.geometry import Size
 from textual.message import Message
 
 from chat_app.core.events import ChatMessage
@@ -31,6 +32,13 @@ class ChatView(VerticalScroll):
         super().__init__(id=id)
         self._streaming = False
         self.reply_text = ""
+
+    def _size_updated(
+        self, size: Size, virtual_size: Size, container_size: Size, layout: bool = True
+    ) -> bool:
+        # As in MessageLines: the layout calling this has arranged the
+        # messages already; its scrollbars are updated here either way.
+        return super()._size_updated(size, virtual_size, container_size, layout=False)
 
     def compose(self) -> ComposeResult:
         yield MessageLines(id="message-lines")

@@ -43,6 +43,7 @@ _ENTRY = "cp:"
 _FORK = "fork:"
 _MORE = "more:"
 PROFILE_MARK = "✎"
+EMPTY_TEXT = ("No history yet.", "Send a message: each step", "appears here.")
 _MAX_INDENT = 3
 
 
@@ -221,11 +222,9 @@ class HistoryPane(Widget):
         padding: 0 1;
         color: $text-muted;
     }
-    HistoryPane #history-empty {
-        padding: 1 1;
-        color: $text-muted;
-    }
     HistoryPane #history-timeline {
+        /* Always there: a scrollbar appearing lays the screen out again. */
+        overflow-y: scroll;
         height: 1fr;
         width: 1fr;
         border: none;
@@ -306,11 +305,6 @@ class HistoryPane(Widget):
 
     def compose(self) -> ComposeResult:
         yield Static(id="history-summary", markup=False)
-        yield Static(
-            "No history yet: send a message and each step appears here.",
-            id="history-empty",
-            markup=False,
-        )
         yield TimelineList(id="history-timeline", markup=False)
         with Horizontal(id="history-actions"):
             yield Button("Rewind here", id="history-rewind", compact=True, disabled=True)
@@ -421,11 +415,14 @@ class HistoryPane(Widget):
         if hidden or not complete:
             self.rows.insert(0, self._more_row(hidden))
         timeline = self.query_one(TimelineList)
-        timeline.set_options(Option(r.text, id=r.option_id) for r in self.rows)
+        if self.rows:
+            timeline.set_options(Option(r.text, id=r.option_id) for r in self.rows)
+        else:
+            # Said in the list itself: hiding the list and showing it again
+            # would lay the screen out twice when the first entries arrive.
+            timeline.set_options(Option(Text(line), disabled=True) for line in EMPTY_TEXT)
         entries = sum(1 for r in self.rows if r.is_entry)
         forks = sum(1 for r in self.rows if r.is_fork)
-        self.query_one("#history-empty").display = not self.rows
-        timeline.display = bool(self.rows)
         summary = f"{entries} {'entry' if entries == 1 else 'entries'}" if self.rows else ""
         if hidden or not complete:
             summary = "newest " + summary

@@ -337,6 +337,14 @@ class MessageLines(Widget, can_focus=True):
         else:
             self._fill_initial()
 
+    def _size_updated(
+        self, size: Size, virtual_size: Size, container_size: Size, layout: bool = True
+    ) -> bool:
+        # Called by the layout that just placed this widget at these sizes: a
+        # new virtual size set with layout=True asks for a second, identical
+        # layout (one more frame on opening a thread).
+        return super()._size_updated(size, virtual_size, container_size, layout=False)
+
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         self._ensure_width(width)
         return self.line_count
