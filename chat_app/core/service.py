@@ -919,8 +919,12 @@ class ChatService:
                 label = f"rewound to “{summary}”"
             else:
                 label = "rewound to an earlier step"
-            self._fork(thread_id, checkpoint_id, "rewind", label)
-            msgs = self.load_messages(thread_id)
+            head = self._fork(thread_id, checkpoint_id, "rewind", label)
+            # The new head has the messages of the checkpoint it continues
+            # from, which the fork has just rebuilt (the saver keeps them):
+            # read there, not by walking the writes back from the head again.
+            msgs = _chat_messages(self._state_values(thread_id, checkpoint_id).get("messages", []))
+            self._message_cache.put(thread_id, head, msgs)
             self.index.set_count(thread_id, len(msgs))
             return msgs
 

@@ -295,7 +295,9 @@ class ThreadSidebar(Vertical):
         Binding("delete", "delete", "Delete", show=False),
     ]
 
-    threads: reactive[list[ThreadInfo]] = reactive(list, always_update=True)
+    # The list repaints itself (only its rows): repainting the sidebar would
+    # draw the filter box again with every result.
+    threads: reactive[list[ThreadInfo]] = reactive(list, always_update=True, repaint=False)
     current_id: reactive[str | None] = reactive(None)
 
     class ThreadSelected(ThreadMessage):
