@@ -23,8 +23,9 @@ from rich.text import Text
 from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.cache import LRUCache
 from textual.containers import Horizontal
-from textual.geometry import Size
+from textual.geometry import Size, Spacing
 from textual.message import Message
 from textual.reactive import reactive
 from textual.strip import Strip
@@ -151,6 +152,12 @@ class TimelineList(SteadyScrollSizes, OptionList):
     to its next branch; a click on "earlier entries…" shows them.
     """
 
+    def __init__(self, *, id: str | None = None, markup: bool = True) -> None:
+        super().__init__(id=id, markup=markup)
+        # Drawn rows by prompt object (kept alive here, so its id is not reused).
+        self._row_strips: LRUCache[tuple[int, VisualStyle, Spacing, int], tuple[object, Strip]]
+        self._row_strips = LRUCache(maxsize=1024)
+
     def _update_lines(self) -> None:
         # Every row is one line (text-wrap: nowrap, no dividers): OptionList
         # would wrap every prompt to measure it, again after each resize, and
@@ -182,20 +189,33 @@ class TimelineList(SteadyScrollSizes, OptionList):
         cache_key = (option, style, padding)
         strips = self._option_render_cache.get(cache_key)
         if strips is None:
-            base = style.rich_style
             prompt = option.prompt
-            text = prompt.copy() if isinstance(prompt, Text) else Text(str(prompt))
-            text.truncate(max(0, width - padding.width), overflow="ellipsis")
-            segments = [Segment(" " * padding.left, base)]
-            segments += [
-                Segment(part, base + part_style if part_style else base)
-                for part, part_style, _ in text.render(self.app.console)
-            ]
-            meta = {"option": self._option_to_index[option]}
-            strip = Strip(segments).extend_cell_length(width, base).crop(0, width)
-            strips = [strip.apply_meta(meta)]
+            # Rows outlive a rebuild of the list (the pane reuses the text of
+            # an unchanged entry): after a rewind or a reply most rows on
+            # screen are drawn already, only their position (meta) is new.
+            row_key = (id(prompt), style, padding, width)
+            kept = self._row_strips.get(row_key)
+            if kept is not None and kept[0] is prompt:
+                strip = kept[1]
+            else:
+                strip = self._render_prompt(prompt, style, padding, width)
+                self._row_strips[row_key] = (prompt, strip)
+            strips = [strip.apply_meta({"option": self._option_to_index[option]})]
             self._option_render_cache[cache_key] = strips
         return strips
+
+    def _render_prompt(
+        self, prompt: object, style: VisualStyle, padding: Spacing, width: int
+    ) -> Strip:
+        base = style.rich_style
+        text = prompt.copy() if isinstance(prompt, Text) else Text(str(prompt))
+        text.truncate(max(0, width - padding.width), overflow="ellipsis")
+        segments = [Segment(" " * padding.left, base)]
+        segments += [
+            Segment(part, base + part_style if part_style else base)
+            for part, part_style, _ in text.render(self.app.console)
+        ]
+        return Strip(segments).extend_cell_length(width, base).crop(0, width)
 
     async def _on_click(self, event: events.Click) -> None:
         event.prevent_default()
@@ -302,6 +322,9 @@ class HistoryPane(Widget):
         # Whether the branch keys were shown: the footer is rebuilt only when
         # that changes, not on every new listing.
         self._had_forks: bool | None = None
+        # Rows of the last rebuild and of this one, by what they show.
+        self._entries: dict[tuple[CheckpointInfo, int, bool, bool], TimelineRow] = {}
+        self._last_entries: dict[tuple[CheckpointInfo, int, bool, bool], TimelineRow] = {}
 
     def compose(self) -> ComposeResult:
         yield Static(id="history-summary", markup=False)
@@ -326,6 +349,7 @@ class HistoryPane(Widget):
             return "--:--"
 
     def _rows(self, tree: BranchTree) -> list[TimelineRow]:
+        self._last_entries, self._entries = self._entries, {}
         path = tree.path(self._choices)
         branch_ids = tree.history.branch_ids
         rows: list[TimelineRow] = []
@@ -371,6 +395,16 @@ class HistoryPane(Widget):
 
     def _entry(
         self, cp: CheckpointInfo, depth: int, current: bool, latest: bool = False
+    ) -> TimelineRow:
+        # The same row as in the last rebuild where nothing about it changed:
+        # its text (and the list's drawing of it) is reused.
+        key = (cp, depth, current, latest)
+        row = self._last_entries.get(key) or self._new_entry(cp, depth, current, latest)
+        self._entries[key] = row
+        return row
+
+    def _new_entry(
+        self, cp: CheckpointInfo, depth: int, current: bool, latest: bool
     ) -> TimelineRow:
         indent = "  " * min(depth, _MAX_INDENT)
         marker = "◆ " if latest else "● " if current else "○ "
