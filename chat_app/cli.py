@@ -177,7 +177,7 @@ def _cmd(service: ChatService, args: argparse.Namespace) -> int:
     if cmd == "threads":
         threads = service.list_threads(query=args.search)
         if args.json:
-            print(json.dumps([t.__dict__ for t in threads], ensure_ascii=False, indent=2))
+            print(json.dumps([t._asdict() for t in threads], ensure_ascii=False, indent=2))
         else:
             for t in threads:
                 when = time.strftime("%Y-%m-%d %H:%M", time.localtime(t.updated_at))

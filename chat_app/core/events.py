@@ -6,6 +6,7 @@ A turn is a stream of events; the UI renders them and the CLI prints them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from graphs.facts import ProfileFact
 
@@ -19,8 +20,10 @@ class ChatMessage:
     status: str = ""
 
 
-@dataclass(frozen=True)
-class ThreadInfo:
+class ThreadInfo(NamedTuple):
+    """One row of the thread list (a named tuple: 10,000 of them are built
+    for the sidebar, several times faster than frozen dataclasses)."""
+
     id: str
     title: str
     created_at: float

@@ -41,7 +41,7 @@ FILTER_DEBOUNCE_S = 0.15
 # Ages ("3m") go stale while nothing else changes: redraw the visible rows.
 AGE_REFRESH_S = 30.0
 
-ThreadKey = tuple[tuple[str, float, str, int, bool], ...]
+ThreadKey = tuple[ThreadInfo, ...]
 
 
 class ThreadMessage(Message):
@@ -53,8 +53,8 @@ class ThreadMessage(Message):
 
 
 def thread_key(threads: list[ThreadInfo]) -> ThreadKey:
-    """What the list shows of each thread: equal keys draw the same rows."""
-    return tuple((t.id, t.updated_at, t.title, t.message_count, t.interrupted) for t in threads)
+    """What the list shows: equal keys draw the same rows."""
+    return tuple(threads)
 
 
 class ThreadList(SteadyScrollSizes, ScrollView, can_focus=True):
