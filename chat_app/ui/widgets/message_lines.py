@@ -97,7 +97,8 @@ class MessageLines(Widget, can_focus=True):
         Binding("y", "copy_code", "Copy code"),
     ]
 
-    # Render at least this many screens of lines when opening or scrolling up.
+    # Render at least this many screens of lines when scrolling up; opening a
+    # thread (or a rewind) renders one screen, all that is seen until then.
     SCREENS_AHEAD = 2
 
     class EditRequested(Message):
@@ -279,7 +280,7 @@ class MessageLines(Widget, can_focus=True):
     def _fill_initial(self) -> None:
         self._start = len(self.messages)
         self._blocks = []
-        self._render_back(self._screen_lines() * self.SCREENS_AHEAD)
+        self._render_back(self._screen_lines())
 
     def _render_back(self, lines_wanted: int) -> None:
         added = 0
