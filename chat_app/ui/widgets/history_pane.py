@@ -319,8 +319,8 @@ class HistoryPane(Widget):
         self.wants_all = False
         self._thread = ""
         self._focus_after_load: str | None = None
-        # Whether the branch keys were shown: the footer is rebuilt only when
-        # that changes, not on every new listing.
+        # Whether the branch keys were shown: the key bar is refreshed only
+        # when that changes, not on every new listing.
         self._had_forks: bool | None = None
         # Rows of the last rebuild and of this one, by what they show.
         self._entries: dict[tuple[CheckpointInfo, int, bool, bool], TimelineRow] = {}
@@ -471,9 +471,9 @@ class HistoryPane(Widget):
         self.query_one("#history-summary", Static).update(Text(summary))
         if bool(forks) != self._had_forks:
             self._had_forks = bool(forks)
-            # The footer shows the branch keys only while focus is in the pane
-            # (moving focus in refreshes it): rebuilding it otherwise is a
-            # wasted layout of the whole screen, e.g. after every rewind.
+            # The key bar shows the branch keys only while focus is in the
+            # pane (moving focus in refreshes it): refreshing the bindings
+            # otherwise is wasted work, e.g. after every rewind.
             if self.has_focus_within:
                 self.refresh_bindings()
         if focus_id is None:
@@ -540,7 +540,7 @@ class HistoryPane(Widget):
         self.query_one(TimelineList).focus()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        # Hide the branch keys from the footer where there is no fork.
+        # Hide the branch keys from the key bar where there is no fork.
         if action == "switch_branch":
             return any(r.is_fork for r in self.rows)
         return True
