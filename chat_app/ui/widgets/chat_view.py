@@ -17,6 +17,7 @@ from chat_app.core.events import ChatMessage
 from chat_app.safe_text import to_display
 from chat_app.ui.widgets.failure_notice import FailureNotice
 from chat_app.ui.widgets.message_lines import MessageLines
+from chat_app.ui.widgets.steady_scroll import draw_scrollbars_now
 
 
 class ChatView(VerticalScroll):
@@ -38,7 +39,9 @@ class ChatView(VerticalScroll):
     ) -> bool:
         # As in MessageLines: the layout calling this has arranged the
         # messages already; its scrollbars are updated here either way.
-        return super()._size_updated(size, virtual_size, container_size, layout=False)
+        changed = super()._size_updated(size, virtual_size, container_size, layout=False)
+        draw_scrollbars_now(self)
+        return changed
 
     def compose(self) -> ComposeResult:
         yield MessageLines(id="message-lines")
