@@ -159,6 +159,11 @@ class ChatApp(App[int]):
     # -- layout -------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
+        # Building the screen makes tens of thousands of long-lived objects
+        # (widgets, styles, the thread list): collecting while they are made
+        # was ~50 ms of start-up spent finding nothing. Paused until the first
+        # listing is shown; they are frozen then (see _started).
+        gc.disable()
         yield TitleBar(self.TITLE, id="title-bar")
         with Horizontal(id="main"):
             yield ThreadSidebar(clock=self.clock, id="sidebar")
@@ -256,6 +261,11 @@ class ChatApp(App[int]):
         # The one place where worker failures become something a person can read.
         if event.state == WorkerState.ERROR and event.worker.error is not None:
             self.notify(error_text(event.worker.error), severity="error", markup=False)
+        if event.worker.group == "startup" and event.state in (
+            WorkerState.ERROR,
+            WorkerState.CANCELLED,
+        ):
+            gc.enable()  # paused in compose; _started will not run
         if event.worker is self._creating and event.state in (
             WorkerState.ERROR,
             WorkerState.CANCELLED,
@@ -298,6 +308,7 @@ class ChatApp(App[int]):
         # collection scanned them all (60-90 ms of frozen UI, every other 2 s poll
         # at 10,000 threads). Frozen, a full collection costs a few ms.
         gc.freeze()
+        gc.enable()  # paused in compose
 
     def poll_threads(self) -> None:
         """Refresh the sidebar (cheap indexed query), e.g. threads from other windows."""
@@ -412,6 +423,7 @@ class ChatApp(App[int]):
 
     def on_unmount(self) -> None:
         gc.unfreeze()  # frozen at start-up (see _started)
+        gc.enable()  # paused in compose, should start-up not have finished
         # Keep the unsent text for the next session (the short-term tier has a TTL).
         # Never let a cache (or a half-torn-down screen) stop the app quitting.
         with contextlib.suppress(Exception):
