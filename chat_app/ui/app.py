@@ -161,7 +161,7 @@ class ChatApp(App[int]):
     def compose(self) -> ComposeResult:
         # Building the screen makes tens of thousands of long-lived objects
         # (widgets, styles, the thread list): collecting while they are made
-        # was ~50 ms of start-up spent finding nothing. Paused until the first
+        # was ~40 ms of start-up spent finding nothing. Paused until the first
         # listing is shown; they are frozen then (see _started).
         gc.disable()
         yield TitleBar(self.TITLE, id="title-bar")

@@ -30,8 +30,8 @@ def draw_scrollbars_now(widget: Widget) -> None:
 
     Called from ``_size_updated``, which the screen calls during a layout:
     Textual's scrollbar asks for its repaint only afterwards, which took a
-    frame of its own after every open, rewind or filter (and one more idle
-    window before the app was idle). Textual internals: if they change, the
+    frame of its own after every open and rewind (and one more idle window
+    before the app was idle). Textual internals: if they change, the
     scrollbar is simply drawn a frame later again.
     """
     bars = [
