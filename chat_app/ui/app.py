@@ -261,15 +261,11 @@ class ChatApp(App[int]):
         # The one place where worker failures become something a person can read.
         if event.state == WorkerState.ERROR and event.worker.error is not None:
             self.notify(error_text(event.worker.error), severity="error", markup=False)
-        if event.worker.group == "startup" and event.state in (
-            WorkerState.ERROR,
-            WorkerState.CANCELLED,
-        ):
+        if event.state not in (WorkerState.ERROR, WorkerState.CANCELLED):
+            return
+        if event.worker.group == "startup":
             gc.enable()  # paused in compose; _started will not run
-        if event.worker is self._creating and event.state in (
-            WorkerState.ERROR,
-            WorkerState.CANCELLED,
-        ):
+        if event.worker is self._creating:
             # No new thread: a message held for it goes back in the box.
             self._creating = None
             held, self._send_when_created = self._send_when_created, None

@@ -41,8 +41,6 @@ FILTER_DEBOUNCE_S = 0.15
 # Ages ("3m") go stale while nothing else changes: redraw the visible rows.
 AGE_REFRESH_S = 30.0
 
-ThreadKey = tuple[ThreadInfo, ...]
-
 
 class ThreadMessage(Message):
     """A message about one thread (the list's and the sidebar's messages)."""
@@ -50,11 +48,6 @@ class ThreadMessage(Message):
     def __init__(self, thread_id: str) -> None:
         super().__init__()
         self.thread_id = thread_id
-
-
-def thread_key(threads: list[ThreadInfo]) -> ThreadKey:
-    """What the list shows: equal keys draw the same rows."""
-    return tuple(threads)
 
 
 class ThreadList(SteadyScrollSizes, ScrollView, can_focus=True):
@@ -319,7 +312,8 @@ class ThreadSidebar(Vertical):
     def __init__(self, *, clock: Callable[[], float] = time.time, id: str | None = None) -> None:
         super().__init__(id=id)
         self._clock = clock
-        self._key: ThreadKey = ()
+        # The threads shown (rows are plain tuples: equal lists draw the same rows).
+        self._shown: tuple[ThreadInfo, ...] = ()
         self._filter_timer: Timer | None = None
         self._filter_sent_at = -FILTER_DEBOUNCE_S
         self._filter_value = ""
@@ -334,10 +328,10 @@ class ThreadSidebar(Vertical):
         return self.query_one("#thread-list", ThreadList)
 
     def watch_threads(self, threads: list[ThreadInfo]) -> None:
-        key = thread_key(threads)
-        if key == self._key:
+        shown = tuple(threads)
+        if shown == self._shown:
             return
-        self._key = key
+        self._shown = shown
         rows = self.thread_list
         # Keep the person's place while they move through the list; else follow the open thread.
         keep = rows.highlighted_id if rows.has_focus else self.current_id
