@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from datetime import tzinfo
 from functools import partial
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar, cast
+from typing import Any, ClassVar, NamedTuple, TypeVar, cast
 
 from rich.text import Text
 from textual import on, work
@@ -81,6 +81,27 @@ class FlushTokens(Message):
 
 
 PREVIEW_NOTICE = "Preview of an earlier point — Enter in History to rewind, Esc to go back"
+
+
+class Opened(NamedTuple):
+    """A thread the start-up worker read, ready to show."""
+
+    thread_id: str
+    remembered: bool  # the session already names it as the open thread
+    loaded: tuple[ThreadInfo, list[ChatMessage], History] | None = None  # None: read again
+    draft: str = ""
+
+
+class StartUp(NamedTuple):
+    threads: list[ThreadInfo]
+    pending: list[PendingRun]
+    first: Opened | None
+
+
+def hidden(widget: W, hide: bool = True) -> W:
+    """``widget``, not displayed when ``hide``: for compose, before the first layout."""
+    widget.display = not hide
+    return widget
 
 
 def error_text(exc: BaseException) -> str:
@@ -164,15 +185,18 @@ class ChatApp(App[int]):
         # was ~40 ms of start-up spent finding nothing. Paused until the first
         # listing is shown; they are frozen then (see _started).
         gc.disable()
+        ui = self.settings.ui
         yield TitleBar(self.TITLE, id="title-bar")
         with Horizontal(id="main"):
-            yield ThreadSidebar(clock=self.clock, id="sidebar")
+            # What starts hidden is hidden before the first layout, not after it
+            # (setting it in on_mount laid the whole screen out again).
+            yield hidden(ThreadSidebar(clock=self.clock, id="sidebar"), not ui.show_sidebar)
             with Vertical(id="chat-column"):
-                yield RecoveryBanner(id="recovery-banner")
-                yield Static(Text(PREVIEW_NOTICE), id="preview-notice")
+                yield hidden(RecoveryBanner(id="recovery-banner"))
+                yield hidden(Static(Text(PREVIEW_NOTICE), id="preview-notice"))
                 yield ChatView(id="chat-view")
                 yield SteadyInput(placeholder="Message (Enter to send)", id="chat-input")
-            with TabbedContent(id="side-panel"):
+            with hidden(TabbedContent(id="side-panel"), not ui.show_side_panel):
                 with TabPane("History", id="tab-history"):
                     yield panels.make_history_pane(self.history_tz)
                 with TabPane("Profile", id="tab-profile"):
@@ -183,10 +207,6 @@ class ChatApp(App[int]):
     def on_mount(self) -> None:
         if self.settings.ui.theme in self.available_themes:
             self.theme = self.settings.ui.theme
-        self.main_screen.query_one("#recovery-banner").display = False
-        self.main_screen.query_one("#preview-notice").display = False
-        self.main_screen.query_one("#sidebar").display = self.settings.ui.show_sidebar
-        self.main_screen.query_one("#side-panel").display = self.settings.ui.show_side_panel
         # Through the cache: a timer firing while the app shuts down finds it.
         status = self.status
         status.model_name = self.service.model_name
@@ -275,29 +295,44 @@ class ChatApp(App[int]):
     # -- start-up and the thread list ------------------------------------------------
 
     def _start_up(self) -> None:
-        def load() -> tuple[list[ThreadInfo], list[PendingRun], str | None]:
-            return (
-                self.service.list_threads(),
-                self.service.pending_runs(),
-                self.service.session.get_open_thread(),
-            )
+        def load() -> StartUp:
+            threads = self.service.list_threads()
+            pending = self.service.pending_runs()
+            last_open = self.service.session.get_open_thread()
+            # The session remembers which thread was open; an interrupted one comes first.
+            if last_open not in {t.id for t in threads}:
+                last_open = threads[0].id if threads else None
+            first = pending[0].thread_id if pending else last_open
+            return StartUp(threads, pending, self._read_first(first, first == last_open))
 
         self.call_service(load, self._started, group="startup")
 
-    def _started(self, loaded: tuple[list[ThreadInfo], list[PendingRun], str | None]) -> None:
-        threads, pending, last_open = loaded
+    def _read_first(self, thread_id: str | None, remembered: bool) -> Opened | None:
+        """The first thread, read in the start-up worker: the listing and the open
+        conversation reach the screen together, in one layout."""
+        if thread_id is None:
+            return None
+        try:
+            loaded = (
+                self.service.get_thread(thread_id),
+                self.service.load_messages(thread_id),
+                self.service.history(thread_id, newest=HISTORY_WINDOW),
+            )
+            draft = self.service.session.get_draft(thread_id)
+        except Exception:  # opening it again, in its own worker, says why
+            return Opened(thread_id, remembered)
+        return Opened(thread_id, remembered, loaded, draft)
+
+    def _started(self, loaded: StartUp) -> None:
+        threads, pending, first = loaded
         self.sidebar.threads = threads
         if self.warm_up_delay_s > 0:
             self.set_timer(self.warm_up_delay_s, self.warm_up)
         else:
             self.warm_up()
         self.pending = {p.thread_id: p for p in pending}
-        # The session remembers which thread was open; an interrupted one comes first.
-        if last_open not in {t.id for t in threads}:
-            last_open = threads[0].id if threads else None
-        first = pending[0].thread_id if pending else last_open
         if first is not None:
-            self.open_thread(first)
+            self.open_thread(first.thread_id, read=first)
         if pending and self.settings.recovery.auto_resume:
             self.resume_all([p.thread_id for p in pending])
         # Start-up made ~100,000 long-lived objects (imports, widgets); each full
@@ -367,28 +402,39 @@ class ChatApp(App[int]):
     # -- opening a thread -------------------------------------------------------------
 
     def open_thread(
-        self, thread_id: str, *, select_message: str | None = None, typed: str | None = None
+        self,
+        thread_id: str,
+        *,
+        select_message: str | None = None,
+        typed: str | None = None,
+        read: Opened | None = None,
     ) -> None:
         """Show ``thread_id``. ``typed``: what the message box holds is this thread's
-        (written for it before it existed), not a draft of the thread being left."""
+        (written for it before it existed), not a draft of the thread being left.
+        ``read``: the thread as the start-up worker read it."""
         if self.current_id is not None and self.current_id != thread_id and typed is None:
             self._keep_draft(self.current_id, self.chat_input.value)
         if self.current_id != thread_id:
             self.chat_input.value = self.drafts.get(thread_id, "") if typed is None else typed
-            if thread_id not in self.drafts and not typed:
+            if thread_id not in self.drafts and not typed and (read is None or read.loaded is None):
                 # A draft from an earlier session (kept by the short-term tier).
                 self.call_service(
                     lambda: self.service.session.get_draft(thread_id),
                     partial(self._restore_draft, thread_id),
                     group="draft",
                 )
-            self.call_service(
-                lambda: self.service.session.set_open_thread(thread_id), group="session"
-            )
+            if read is None or not read.remembered:
+                self.call_service(
+                    lambda: self.service.session.set_open_thread(thread_id), group="session"
+                )
         self.current_id = thread_id
         self.sidebar.current_id = thread_id
         self._leave_preview_ui()
         self.main_screen.query_one(RecoveryBanner).hide()
+        if read is not None and read.loaded is not None:
+            self._restore_draft(thread_id, read.draft)
+            self._thread_loaded(thread_id, select_message, read.loaded)
+            return
 
         newest = self._history_window(thread_id)
 

@@ -4,9 +4,12 @@ but a message sent in the first moment."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
+import pytest
 from textual.widgets import Input, Static
+from textual.worker import WorkerFailed
 
 from chat_app.config import Settings
 from chat_app.core.service import ChatService
@@ -70,4 +73,33 @@ async def test_the_agent_loads_by_itself_after_the_first_screen(tmp_path: Path) 
         assert svc.agent_ready
         # Nothing learned yet, and it says so (no longer "loading").
         assert panel_note(app.query_one(ProfilePanel)) == EMPTY_TEXT
+    svc.close()
+
+
+async def test_a_damaged_last_thread_still_lists_the_others_and_says_why(
+    tmp_path: Path,
+) -> None:
+    settings, _ = earlier_session(tmp_path / "data")
+    svc = ChatService(settings)
+    damaged = svc.create_thread("Damaged thread").id
+    chat(svc, damaged, "this one breaks")
+    svc.session.set_open_thread(damaged)
+    assert svc.db_path is not None
+    svc.close()
+    with sqlite3.connect(svc.db_path) as conn:
+        conn.execute(
+            "UPDATE checkpoints SET type = 'msgpack', checkpoint = x'c1c1c1' WHERE thread_id = ?",
+            (damaged,),
+        )
+    svc = ChatService(settings)
+    app = make_app(settings, svc, poll_interval_s=3600, warm_up_delay_s=3600)
+    async with app.run_test(size=(120, 40)) as pilot:
+        with pytest.raises(WorkerFailed):  # opening the damaged thread
+            await app.workers.wait_for_complete()
+        await pilot.pause()
+        text = screen_text(app)
+        assert "Alice's thread" in text and "Damaged thread" in text
+        assert app.current_id == damaged
+        errors = [n.message for n in app._notifications if n.severity == "error"]
+        assert len(errors) == 1 and "damaged" in errors[0] and "\n" not in errors[0]
     svc.close()
