@@ -8,6 +8,8 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+import subprocess
+import sys
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -17,8 +19,10 @@ import ormsgpack
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+from langgraph.checkpoint.sqlite import SqliteSaver
 
 from chat_app.core import compression
+from chat_app.core.checkpoint_schema import create_checkpoint_tables
 from chat_app.core.fast_saver import compact_metadata
 from chat_app.core.head_reader import read_head
 from chat_app.core.serde import ZDICT_PREFIX, ZDICT_V1, strict_serde
@@ -106,6 +110,51 @@ def test_a_new_database_gets_the_compact_layout(service: ChatService) -> None:
         assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
     finally:
         conn.close()
+
+
+def columns(conn: sqlite3.Connection, table: str) -> list[tuple[Any, ...]]:
+    """Name, type, not-null, default and key position of each column."""
+    return [tuple(r[1:]) for r in conn.execute(f"PRAGMA table_info({table})")]
+
+
+def test_the_tables_made_without_langgraph_are_the_checkpointers(tmp_path: Path) -> None:
+    # A new database gets its checkpoint tables before LangGraph is loaded; the
+    # checkpointer must then find exactly the tables it would have made.
+    ours = sqlite3.connect(tmp_path / "ours.db", isolation_level=None)
+    create_checkpoint_tables(ours)
+    theirs = sqlite3.connect(tmp_path / "theirs.db", check_same_thread=False)
+    SqliteSaver(theirs).setup()
+    for table in ("checkpoints", "writes"):
+        assert columns(ours, table) == columns(theirs, table), table
+    # And the checkpointer's own set-up leaves ours as it is.
+    saver = SqliteSaver(ours)
+    saver.setup()
+    assert without_rowid(ours, "checkpoints")
+    assert columns(ours, "writes") == columns(theirs, "writes")
+    ours.close()
+    theirs.close()
+
+
+def test_a_first_start_does_not_load_langgraph(tmp_path: Path) -> None:
+    code = (
+        "import sys\n"
+        "from chat_app.config import load_settings\n"
+        "from chat_app.core.service import ChatService\n"
+        "overrides = {'storage': {'data_dir': sys.argv[1]}}\n"
+        "svc = ChatService(load_settings(None, env={}, overrides=overrides,"
+        " use_user_config=False))\n"
+        "assert svc.list_threads() == [] and svc.pending_runs() == []\n"
+        "print(sorted(m for m in sys.modules if m.startswith('lang')))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "data")],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).parent.parent,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
 
 
 def test_a_turn_is_four_checkpoints_and_five_writes(service: ChatService) -> None:

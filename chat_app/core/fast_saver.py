@@ -67,21 +67,8 @@ from langgraph.checkpoint.base import (
 from langgraph.checkpoint.serde.types import _DeltaSnapshot
 from langgraph.checkpoint.sqlite import SqliteSaver
 
+from chat_app.core.checkpoint_schema import CHECKPOINTS_SCHEMA
 from chat_app.core.head_reader import chain_sql, counters
-
-# SqliteSaver's checkpoints table (langgraph-checkpoint-sqlite 3.x), WITHOUT ROWID.
-COMPACT_SCHEMA = """
-CREATE TABLE IF NOT EXISTS checkpoints (
-    thread_id TEXT NOT NULL,
-    checkpoint_ns TEXT NOT NULL DEFAULT '',
-    checkpoint_id TEXT NOT NULL,
-    parent_checkpoint_id TEXT,
-    type TEXT,
-    checkpoint BLOB,
-    metadata BLOB,
-    PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id)
-) WITHOUT ROWID;
-"""
 
 
 def compact_metadata(metadata: Mapping[str, Any]) -> bytes:
@@ -121,7 +108,7 @@ class FastSqliteSaver(SqliteSaver):
     def setup(self) -> None:
         if not self.is_setup:
             # A no-op where the table exists (an older database keeps its layout).
-            self.conn.executescript(COMPACT_SCHEMA)
+            self.conn.executescript(CHECKPOINTS_SCHEMA)
         super().setup()
 
     def put(

@@ -23,6 +23,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from chat_app.core.checkpoint_schema import create_checkpoint_tables
 from chat_app.core.events import ChatMessage
 from chat_app.core.head_reader import read_head
 from chat_app.core.index import ThreadIndex
@@ -223,7 +224,7 @@ def open_sqlite_backend(data_dir: Path, busy_timeout_s: float) -> SqliteBackend:
     except sqlite3.DatabaseError as exc:
         raise StorageError(describe_sqlite_error(path, exc)) from None
     if not _has_table(app_conn, "checkpoints") or not _has_table(app_conn, "writes"):
-        backend.saver  # noqa: B018 - a new database: create the checkpoint tables now
+        create_checkpoint_tables(app_conn)  # a new database (without loading LangGraph)
     return backend
 
 
