@@ -7,6 +7,7 @@ LangGraph here would put their import time into every start-up figure.
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -48,3 +49,26 @@ async def settle(pilot: Any) -> None:
         await app.workers.wait_for_complete()
         await pilot.pause()
     app.screen._compositor.render_full_update()
+
+
+class FrameClock:
+    """When the app last drew a frame: what a person sees, without the wait that
+    confirms the app is idle (at least two 20 ms windows, see ``settle``).
+
+    Headless, a frame is rendered in full and only not written to a terminal.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.last = 0.0
+        display = app._display
+
+        def timed(screen: Any, renderable: Any) -> None:
+            display(screen, renderable)
+            if renderable is not None:  # None: nothing on screen changed
+                self.last = time.perf_counter()
+
+        app._display = timed
+
+    def ms_since(self, t0: float) -> float:
+        """From ``t0`` to the last frame drawn since (nan if there was none)."""
+        return (self.last - t0) * 1000 if self.last > t0 else float("nan")
