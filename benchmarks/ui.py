@@ -363,6 +363,18 @@ def shown(frame_ms: float) -> str:
     return f"on screen after {frame_ms:.0f} ms (its last frame; the rest confirms idle)"
 
 
+def idle(ours_ms: float, base_ms: float) -> str:
+    return f"until idle {ours_ms:.0f} ms (baseline {base_ms:,.0f} ms)"
+
+
+# Populate, filter and rewind are timed to the frame that shows their result,
+# as the issue words them ("the chat showing it"); opening a thread and
+# start-up are timed until idle, as it words those. Pilot confirms idle with
+# at least two 20 ms windows in which nothing happens, and work that ends just
+# after a window starts costs one more: 40-60 ms of every "until idle" figure
+# that no one sees. The until-idle times are in the notes.
+
+
 def run(work: Path, art: Artifacts, quick: bool, log: Any) -> list[Result]:
     assert art.small_dir and art.big_dir and art.many_threads_dir and art.baseline_small_db
     n_tokens = 200 if quick else 2000
@@ -414,14 +426,15 @@ def run(work: Path, art: Artifacts, quick: bool, log: Any) -> list[Result]:
     tscale = side["threads"] / naive["titles"]
     results.append(
         Result(
-            "populate the sidebar",
+            "populate the sidebar (to the frame showing it)",
             f"{side['threads']:,} threads",
-            side["populate_ms"],
-            naive["populate_ms"] * tscale,
+            side["populate_frame_ms"],
+            naive["populate_frame_ms"] * tscale,
             "ms",
             "<= 500 ms",
-            side["populate_ms"] <= 500,
-            f"{shown(side['populate_frame_ms'])}; ours includes the SQL listing;"
+            side["populate_frame_ms"] <= 500,
+            f"{idle(side['populate_ms'], naive['populate_ms'] * tscale)};"
+            " ours includes the SQL listing;"
             f" baseline ListView measured at {naive['titles']:,}"
             f" and extrapolated x{tscale:.0f}; an unchanged 2 s poll costs the UI"
             f" {side['idle_poll_ui_ms']:.0f} ms",
@@ -430,14 +443,14 @@ def run(work: Path, art: Artifacts, quick: bool, log: Any) -> list[Result]:
     )
     results.append(
         Result(
-            "filter the sidebar",
+            "filter the sidebar (to the frame showing it)",
             f"{side['threads']:,} threads",
-            side["filter_ms"],
-            naive["filter_ms"] * tscale,
+            side["filter_frame_ms"],
+            naive["filter_frame_ms"] * tscale,
             "ms",
             "<= 100 ms",
-            side["filter_ms"] <= 100,
-            f"{shown(side['filter_frame_ms'])}; {side['matches']} matches;"
+            side["filter_frame_ms"] <= 100,
+            f"{idle(side['filter_ms'], naive['filter_ms'] * tscale)}; {side['matches']} matches;"
             " baseline: clear and refill the ListView (extrapolated)",
         )
     )
@@ -491,12 +504,12 @@ def run(work: Path, art: Artifacts, quick: bool, log: Any) -> list[Result]:
         Result(
             "rewind: choose a checkpoint -> chat shows it",
             f"{rw['messages']:,}-message state",
-            rw["ms"],
-            naive["rewind_ms"],
+            rw["frame_ms"],
+            naive["rewind_frame_ms"],
             "ms",
             "<= 150 ms",
-            rw["ms"] <= 150,
-            f"{shown(rw['frame_ms'])} (baseline {naive['rewind_frame_ms']:.0f} ms);"
+            rw["frame_ms"] <= 150,
+            f"{idle(rw['ms'], naive['rewind_ms'])};"
             " baseline: get_state + update_state + Markdown per message",
             rw,
         )

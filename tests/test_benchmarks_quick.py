@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -13,8 +14,8 @@ FIGURES = {
     "list checkpoints of the current branch (history pane)",
     "list threads for the sidebar",
     "open a thread in the TUI until idle",
-    "populate the sidebar",
-    "filter the sidebar",
+    "populate the sidebar (to the frame showing it)",
+    "filter the sidebar (to the frame showing it)",
     "streaming: 10 ms timer delay p99",
     "streaming: 10 ms timer delay worst",
     "streaming: burst tokens/s absorbed",
@@ -42,6 +43,13 @@ def test_quick_benchmarks_report_every_figure(tmp_path: Path) -> None:
     for r in rows:
         assert r["ours"] is not None, r
         assert {"size", "baseline", "ratio", "target", "met", "unit"} <= set(r), r
+    # Timed to a frame: one was drawn after the action (nan: none was), and the
+    # until-idle time is given beside it.
+    framed = [r for r in rows if "frame" in r["figure"] or r["figure"].startswith("rewind")]
+    assert len(framed) == 3
+    for r in framed:
+        assert math.isfinite(r["ours"]) and r["ours"] > 0, r
+        assert "until idle" in r["note"], r
     # Both thread sizes for the open figure, N and turn 10 for the storage ones.
     assert sum(r["figure"] == "open a thread in the TUI until idle" for r in rows) == 2
     assert any(r["size"] == "turn 10" for r in rows)
