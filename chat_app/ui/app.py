@@ -298,12 +298,13 @@ class ChatApp(App[int]):
         def load() -> StartUp:
             threads = self.service.list_threads()
             pending = self.service.pending_runs()
-            last_open = self.service.session.get_open_thread()
+            remembered = self.service.session.get_open_thread()
             # The session remembers which thread was open; an interrupted one comes first.
+            last_open = remembered
             if last_open not in {t.id for t in threads}:
                 last_open = threads[0].id if threads else None
             first = pending[0].thread_id if pending else last_open
-            return StartUp(threads, pending, self._read_first(first, first == last_open))
+            return StartUp(threads, pending, self._read_first(first, first == remembered))
 
         self.call_service(load, self._started, group="startup")
 

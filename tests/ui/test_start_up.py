@@ -106,3 +106,20 @@ async def test_a_damaged_last_thread_still_lists_the_others_and_says_why(
         assert app.current_id == damaged
         assert len(errors) == 1 and "damaged" in errors[0] and "\n" not in errors[0]
     svc.close()
+
+
+async def test_the_thread_opened_at_start_up_is_remembered(tmp_path: Path) -> None:
+    # A session that names no thread (a new one, or Redis emptied): the newest
+    # thread opens, and the session remembers it for a second window or the next start.
+    settings, tid = earlier_session(tmp_path / "data")
+    svc = ChatService(settings)
+    assert svc.session.get_open_thread() is None
+    app = make_app(settings, svc, poll_interval_s=3600, warm_up_delay_s=3600)
+    async with app.run_test(size=(120, 40)) as pilot:
+        for _ in range(100):
+            await pilot.pause(0.02)
+            if svc.session.get_open_thread() is not None:
+                break
+        assert app.current_id == tid
+        assert svc.session.get_open_thread() == tid
+    svc.close()
