@@ -66,6 +66,11 @@ W = TypeVar("W", bound=Widget)
 # Checkpoints read for the history pane when a thread opens (~2.5 per turn);
 # earlier ones are read when the person asks for them.
 HISTORY_WINDOW = 600
+# Collections of the middle generation between two full collections while a
+# reply streams (the default is 10): in effect, none until it ends; then one,
+# this long after it.
+FULL_GC_WHILE_STREAMING = 1_000_000
+FULL_GC_AFTER_REPLY_S = 2.0
 
 # Buffered tokens are shown at most this often (about two frames).
 TOKEN_TICK_S = 0.03
@@ -147,6 +152,7 @@ class ChatApp(App[int]):
     ) -> None:
         super().__init__()
         self.warm_up_delay_s = warm_up_delay_s
+        self._gc_threshold = gc.get_threshold()
         self._warm: Worker[None] | None = None
         self.history_tz = history_tz
         self.settings = settings
@@ -467,6 +473,7 @@ class ChatApp(App[int]):
     def on_unmount(self) -> None:
         gc.unfreeze()  # frozen at start-up (see _started)
         gc.enable()  # paused in compose, should start-up not have finished
+        gc.set_threshold(*self._gc_threshold)  # raised while a reply streams
         # Keep the unsent text for the next session (the short-term tier has a TTL).
         # Never let a cache (or a half-torn-down screen) stop the app quitting.
         with contextlib.suppress(Exception):
@@ -620,6 +627,12 @@ class ChatApp(App[int]):
         self.start_reply(thread_id, lambda: self.service.send(thread_id, text))
 
     def start_reply(self, thread_id: str, events: Callable[[], Iterator[Event]]) -> None:
+        # A full collection walks every object made since start-up (the open
+        # thread's messages and their drawing): 25-30 ms with 1,000 messages,
+        # a stall in the middle of a streaming reply. Young objects are still
+        # collected while it streams; full collections wait for its end.
+        young, middle, _ = self._gc_threshold
+        gc.set_threshold(young, middle, FULL_GC_WHILE_STREAMING)
         self.reply_thread = thread_id
         self.status.state = "streaming"
         self.chat.hide_failure()
@@ -733,6 +746,7 @@ class ChatApp(App[int]):
 
     async def _reply_done(self, thread_id: str) -> None:
         await self._flush_tokens()
+        self.set_timer(FULL_GC_AFTER_REPLY_S, self._collect_after_reply)
         self.reply_thread = None
         self._retry = None
         shown, self._reply_shown = self._reply_shown, None
@@ -748,6 +762,13 @@ class ChatApp(App[int]):
                 # The chat already shows the finished reply: only the history moves.
                 self.load_history(thread_id)
         self.poll_threads()
+
+    def _collect_after_reply(self) -> None:
+        """The full collection held back while a reply streamed, once the screen
+        is still (at the reply's end it would stall the last frames)."""
+        if self.reply_thread is None:
+            gc.set_threshold(*self._gc_threshold)
+            gc.collect()
 
     def _history_if_current(self, history: History) -> None:
         if history.thread_id == self.current_id:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 from pathlib import Path
 
@@ -177,3 +178,40 @@ async def test_history_shows_the_newest_checkpoints_and_loads_earlier_ones(
         await send(pilot, "one more")
         assert pane.history.complete
         assert "you: question 0" in "\n".join(r.text.plain for r in pane.rows)
+
+
+async def test_full_collections_wait_for_the_reply_and_come_back_after_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # While a reply streams, only young objects are collected (a full one
+    # stalled the stream for 25-100 ms); after it, garbage collection is as
+    # before and the held-back full collection has run: nothing piles up.
+    monkeypatch.setattr(app_module, "FULL_GC_AFTER_REPLY_S", 0.05)
+    normal = gc.get_threshold()
+    settings = make_settings(tmp_path, offline_token_delay_ms=20)
+    service = ChatService(settings)
+    app = make_app(settings, service, poll_interval_s=3600, warm_up_delay_s=0)
+    full: list[int] = []
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        if phase == "stop" and info["generation"] == 2:
+            full.append(1)
+
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await start_long_reply(pilot)
+        assert app.reply_thread is not None
+        assert gc.get_threshold()[2] > normal[2]
+        gc.callbacks.append(on_gc)
+        try:
+            await pilot.press("escape")  # a stopped reply ends the same way
+            for _ in range(1000):
+                await pilot.pause(0.02)
+                if app.reply_thread is None and gc.get_threshold() == normal:
+                    break
+            assert app.reply_thread is None
+            assert gc.get_threshold() == normal
+            assert full
+        finally:
+            gc.callbacks.remove(on_gc)
+    service.close()
