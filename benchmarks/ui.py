@@ -109,6 +109,12 @@ def feed_tokens(app: App[Any], sink: Any, n: int, delay_s: float, cap_s: float) 
 # -- scenarios -----------------------------------------------------------------------
 
 
+async def timed(pilot: Any, clock: FrameClock, t0: float) -> tuple[float, float]:
+    """Settle, then (ms until idle, ms to the last frame drawn), both since ``t0``."""
+    await settle(pilot)
+    return (time.perf_counter() - t0) * 1000, clock.ms_since(t0)
+
+
 async def ours_thread_session(
     data: Path, thread_id: str, n_tokens: int, quick: bool
 ) -> dict[str, Any]:
@@ -126,9 +132,7 @@ async def ours_thread_session(
         clock = FrameClock(app)
         t0 = time.perf_counter()
         app.open_thread(thread_id)
-        await settle(pilot)
-        out["open_ms"] = (time.perf_counter() - t0) * 1000
-        out["open_frame_ms"] = clock.ms_since(t0)
+        out["open_ms"], out["open_frame_ms"] = await timed(pilot, clock, t0)
         out["open_messages"] = len(app.chat.lines.messages)
         assert len(app.chat.lines.messages) == expected, (len(app.chat.lines.messages), expected)
         if n_tokens:
@@ -193,11 +197,10 @@ async def _rewind(
     app.rewind_to(target.id)
     # Until idle, as for opening a thread (and for the baseline): settle waits
     # for the rewind's worker, which shows its result before it ends.
-    await settle(pilot)
-    ms = (time.perf_counter() - t0) * 1000
+    ms, frame_ms = await timed(pilot, clock, t0)
     shown = len(app.chat.lines.messages)
     assert shown == expected, f"the rewind shows {shown} messages, not {expected}"
-    return {"ms": ms, "frame_ms": clock.ms_since(t0), "messages": expected}
+    return {"ms": ms, "frame_ms": frame_ms, "messages": expected}
 
 
 async def ours_sidebar(data: Path) -> dict[str, Any]:
@@ -215,9 +218,7 @@ async def ours_sidebar(data: Path) -> dict[str, Any]:
         t0 = time.perf_counter()
         threads = svc.list_threads()
         sidebar.threads = threads
-        await settle(pilot)
-        out["populate_ms"] = (time.perf_counter() - t0) * 1000
-        out["populate_frame_ms"] = clock.ms_since(t0)
+        out["populate_ms"], out["populate_frame_ms"] = await timed(pilot, clock, t0)
         out["threads"] = len(threads)
         # What the 2-second poll costs the UI thread when nothing changed.
         t0 = time.perf_counter()
@@ -225,9 +226,7 @@ async def ours_sidebar(data: Path) -> dict[str, Any]:
         out["idle_poll_ui_ms"] = (time.perf_counter() - t0) * 1000
         t0 = time.perf_counter()
         app.query_one("#thread-filter", Input).value = "notes 12"
-        await settle(pilot)
-        out["filter_ms"] = (time.perf_counter() - t0) * 1000
-        out["filter_frame_ms"] = clock.ms_since(t0)
+        out["filter_ms"], out["filter_frame_ms"] = await timed(pilot, clock, t0)
         out["matches"] = len(sidebar.threads)
     svc.close()
     return out
@@ -244,9 +243,7 @@ async def naive_session(
         t0 = time.perf_counter()
         texts = baseline_messages(db, thread_id)
         await app.show(texts)
-        await settle(pilot)
-        out["open_ms"] = (time.perf_counter() - t0) * 1000
-        out["open_frame_ms"] = clock.ms_since(t0)
+        out["open_ms"], out["open_frame_ms"] = await timed(pilot, clock, t0)
         out["messages"] = len(texts)
 
         # Streaming at 200 tokens/s, then as fast as possible (both capped in time).
@@ -297,22 +294,16 @@ async def naive_session(
             values = graph.get_state(conf).values
             graph.update_state(conf, {"messages": []})
         await app.show([str(m.content) for m in values["messages"]])
-        await settle(pilot)
-        out["rewind_ms"] = (time.perf_counter() - t0) * 1000
-        out["rewind_frame_ms"] = clock.ms_since(t0)
+        out["rewind_ms"], out["rewind_frame_ms"] = await timed(pilot, clock, t0)
 
         # Sidebar: a ListView of threads, then a filter (clear and refill).
         titles = [f"topic notes {i}" for i in range(n_titles)]
         t0 = time.perf_counter()
         await app.populate(titles)
-        await settle(pilot)
-        out["populate_ms"] = (time.perf_counter() - t0) * 1000
-        out["populate_frame_ms"] = clock.ms_since(t0)
+        out["populate_ms"], out["populate_frame_ms"] = await timed(pilot, clock, t0)
         t0 = time.perf_counter()
         await app.populate([t for t in titles if "notes 12" in t])
-        await settle(pilot)
-        out["filter_ms"] = (time.perf_counter() - t0) * 1000
-        out["filter_frame_ms"] = clock.ms_since(t0)
+        out["filter_ms"], out["filter_frame_ms"] = await timed(pilot, clock, t0)
         out["titles"] = n_titles
     return out
 

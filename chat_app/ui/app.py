@@ -88,12 +88,16 @@ class FlushTokens(Message):
 PREVIEW_NOTICE = "Preview of an earlier point — Enter in History to rewind, Esc to go back"
 
 
+# A thread as the chat and the history pane show it.
+Loaded = tuple[ThreadInfo, list[ChatMessage], History]
+
+
 class Opened(NamedTuple):
     """A thread the start-up worker read, ready to show."""
 
     thread_id: str
     remembered: bool  # the session already names it as the open thread
-    loaded: tuple[ThreadInfo, list[ChatMessage], History] | None = None  # None: read again
+    loaded: Loaded | None = None  # None: read it again
     draft: str = ""
 
 
@@ -320,11 +324,7 @@ class ChatApp(App[int]):
         if thread_id is None:
             return None
         try:
-            loaded = (
-                self.service.get_thread(thread_id),
-                self.service.load_messages(thread_id),
-                self.service.history(thread_id, newest=HISTORY_WINDOW),
-            )
+            loaded = self._read_thread(thread_id, HISTORY_WINDOW)
             draft = self.service.session.get_draft(thread_id)
         except Exception:  # opening it again, in its own worker, says why
             return Opened(thread_id, remembered)
@@ -419,11 +419,12 @@ class ChatApp(App[int]):
         """Show ``thread_id``. ``typed``: what the message box holds is this thread's
         (written for it before it existed), not a draft of the thread being left.
         ``read``: the thread as the start-up worker read it."""
+        loaded = read.loaded if read is not None else None
         if self.current_id is not None and self.current_id != thread_id and typed is None:
             self._keep_draft(self.current_id, self.chat_input.value)
         if self.current_id != thread_id:
             self.chat_input.value = self.drafts.get(thread_id, "") if typed is None else typed
-            if thread_id not in self.drafts and not typed and (read is None or read.loaded is None):
+            if thread_id not in self.drafts and not typed and loaded is None:
                 # A draft from an earlier session (kept by the short-term tier).
                 self.call_service(
                     lambda: self.service.session.get_draft(thread_id),
@@ -438,27 +439,27 @@ class ChatApp(App[int]):
         self.sidebar.current_id = thread_id
         self._leave_preview_ui()
         self.main_screen.query_one(RecoveryBanner).hide()
-        if read is not None and read.loaded is not None:
+        if read is not None and loaded is not None:
             self._restore_draft(thread_id, read.draft)
-            self._thread_loaded(thread_id, select_message, read.loaded)
+            self._thread_loaded(thread_id, select_message, loaded)
             return
 
         newest = self._history_window(thread_id)
-
-        def load() -> tuple[ThreadInfo, list[ChatMessage], History]:
-            # One worker for the chat and its history (a bounded read): both
-            # change in one frame, so the screen is laid out once, not twice.
-            return (
-                self.service.get_thread(thread_id),
-                self.service.load_messages(thread_id),
-                self.service.history(thread_id, newest=newest),
-            )
-
         self.call_service(
-            load,
+            lambda: self._read_thread(thread_id, newest),
             partial(self._thread_loaded, thread_id, select_message),
             group="load",
             exclusive=True,
+        )
+
+    def _read_thread(self, thread_id: str, newest: int | None) -> Loaded:
+        """What showing a thread needs, read in one worker: the chat and its
+        history (a bounded read) change in one frame, so the screen is laid
+        out once, not twice."""
+        return (
+            self.service.get_thread(thread_id),
+            self.service.load_messages(thread_id),
+            self.service.history(thread_id, newest=newest),
         )
 
     def _keep_draft(self, thread_id: str, text: str) -> None:
@@ -484,7 +485,7 @@ class ChatApp(App[int]):
         self,
         thread_id: str,
         select_message: str | None,
-        loaded: tuple[ThreadInfo, list[ChatMessage], History],
+        loaded: Loaded,
     ) -> None:
         if thread_id != self.current_id:
             return
