@@ -370,17 +370,18 @@ class ChatService:
         return out
 
     def _message_saved(self, thread_id: str, message_id: str) -> bool:
-        """The message is in the thread: at its head, or its input checkpoint's
-        pending writes (a turn the crash interrupted, which recovery resumes)."""
+        """The message is in the thread: at its head, or in the input of the
+        turn a crash interrupted (which recovery resumes): the input
+        checkpoint's ``__start__`` value or its pending writes."""
         if any(m.id == message_id for m in self._head_messages(thread_id)):
             return True
         with _reading(thread_id):
             tup = self.backend.saver.get_tuple(self._config(thread_id))
-        return (
-            any(_holds_message(value, message_id) for _t, _c, value in (tup.pending_writes or []))
-            if tup
-            else False
-        )
+        if tup is None:
+            return False
+        start = tup.checkpoint["channel_values"].get("__start__")
+        writes = [value for _task, _channel, value in tup.pending_writes or []]
+        return _holds_message([start, writes], message_id)
 
     # -- short-term tier and other instances ------------------------------------
 
