@@ -142,11 +142,12 @@ class Outbox:
                 out.append(Unsent(mid, tid, text))
         return out
 
-    def mark_returned(self, message_id: str, thread_id: str | None) -> None:
+    def mark_returned(self, message_id: str, thread_id: str | None = None) -> None:
+        """Given back as a draft (of ``thread_id``, when given), owned by this process."""
         with self._tx() as c:
             c.execute(
-                "UPDATE outbox SET returned = 1, thread_id = ?, host = ?, pid = ?"
-                " WHERE message_id = ?",
+                "UPDATE outbox SET returned = 1, thread_id = coalesce(?, thread_id),"
+                " host = ?, pid = ? WHERE message_id = ?",
                 (thread_id, self._host, os.getpid(), message_id),
             )
 

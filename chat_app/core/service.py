@@ -324,17 +324,18 @@ class ChatService:
     def hold(self, thread_id: str | None, text: str) -> str:
         """Keep a message durably before it leaves the input box; its message id.
 
-        Pass the id to :meth:`send`; :meth:`release` when the text goes back
+        Pass the id to :meth:`send`; :meth:`give_back` when the text goes back
         into the box instead.
         """
         text = clean_input(text)
         with self._outbox_errors():
             return self.outbox.put(thread_id, text)
 
-    def release(self, message_id: str) -> None:
-        """The held message went back into the input box: no longer kept here."""
+    def give_back(self, message_id: str) -> None:
+        """The held message went back into the input box unsent: it stays kept
+        as a draft of its thread until the person sends from that thread."""
         with self._outbox_errors():
-            self.outbox.remove(message_id)
+            self.outbox.mark_returned(message_id)
 
     @contextlib.contextmanager
     def _outbox_errors(self) -> Iterator[None]:

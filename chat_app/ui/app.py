@@ -358,9 +358,11 @@ class ChatApp(App[int]):
         else:
             self.warm_up()
         self.pending = {p.thread_id: p for p in pending}
-        self._return_unsent(unsent)
+        typed = self._return_unsent(unsent, first.thread_id if first else None)
         if first is not None:
-            self.open_thread(first.thread_id, read=first)
+            self.open_thread(first.thread_id, read=first, typed=typed or None)
+        else:
+            self.chat_input.value = typed
         held, self._held_for_start = self._held_for_start, None
         if pending and self.settings.recovery.auto_resume:
             self._give_back(held)
@@ -373,19 +375,23 @@ class ChatApp(App[int]):
         gc.freeze()
         gc.enable()  # paused in compose
 
-    def _return_unsent(self, unsent: list[Unsent]) -> None:
-        """Messages a stopped app had not saved: back as drafts of their threads."""
+    def _return_unsent(self, unsent: list[Unsent], first: str | None) -> str:
+        """Messages a stopped app had not saved, back as drafts of their threads;
+        what the box of the first thread shown holds: the draft given back to
+        it, then what was typed while the app started."""
         by_thread: dict[str | None, list[str]] = {}
         for u in unsent:
             by_thread.setdefault(u.thread_id, []).append(u.text)
+        typed = self.chat_input.value
         for tid, texts in by_thread.items():
-            text = "\n\n".join(texts)
-            if tid is None:
-                self.chat_input.value = text
+            text = " ".join(texts)
+            if tid == first:
+                typed = f"{text} {typed}" if typed else text
             else:
-                self.drafts[tid] = text
+                self.drafts[cast(str, tid)] = text
         if unsent:
             self.notify(UNSENT_NOTICE, severity="warning", timeout=10)
+        return typed
 
     def _give_back(self, held: Held | None, why: str = "") -> None:
         """A held message that will not be sent goes back into the box."""
@@ -394,11 +400,11 @@ class ChatApp(App[int]):
         if why:
             self.notify(f"Not sent: {why}", severity="error", markup=False)
         if self.chat_input.value:
-            # Something new was typed meanwhile: the outbox keeps the message,
-            # and the next start gives it back.
+            # Something new was typed meanwhile: the outbox keeps the message
+            # (still marked as being sent), and the next start gives it back.
             return
         self.chat_input.value = held.text
-        self.call_service(lambda: self.service.release(held.message_id), group="outbox")
+        self.call_service(lambda: self.service.give_back(held.message_id), group="outbox")
 
     def poll_threads(self) -> None:
         """Refresh the sidebar (cheap indexed query), e.g. threads from other windows."""

@@ -154,3 +154,77 @@ async def test_a_message_not_saved_before_a_crash_is_back_in_the_box(tmp_path: P
         assert svc.load_messages(tid)[0].text == "words I must not lose"
         assert svc.unsent_messages(default_thread=tid) == []
     svc.close()
+
+
+async def test_text_typed_while_starting_stays_in_the_box(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path / "data")
+    earlier = ChatService(settings)
+    tid = earlier.create_thread("left open").id
+    earlier.close()
+    svc = GatedService(settings)
+    svc.list_gate.clear()
+    app = make_app(settings, svc, poll_interval_s=3600, warm_up_delay_s=0)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        await pilot.click("#chat-input")
+        await pilot.press(*"half a thought")
+        svc.list_gate.set()
+        await settle(pilot)
+        assert app.current_id == tid
+        assert app.query_one("#chat-input", Input).value == "half a thought"
+    svc.close()
+
+
+async def test_a_message_refused_by_an_unfinished_reply_stays_kept(tmp_path: Path) -> None:
+    """Sent during start-up to a thread whose last reply did not finish: it is
+    back in the box, and kept on disk as a draft (a crash now loses nothing)."""
+    data = tmp_path / "data"
+    settings = make_settings(data)
+    earlier = ChatService(settings)
+    tid = earlier.create_thread("interrupted").id
+    chat(earlier, tid, "hello")
+    earlier.close()
+    die_mid_reply(data, tid)
+
+    svc = GatedService(settings)
+    svc.list_gate.clear()
+    app = make_app(settings, svc, poll_interval_s=3600, warm_up_delay_s=0)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        await pilot.click("#chat-input")
+        await pilot.press(*"too early", "enter")
+        svc.list_gate.set()
+        await settle(pilot)
+        assert app.current_id == tid
+        assert app.query_one("#chat-input", Input).value == "too early"
+        assert svc.outbox.pending_count() == 0
+    svc.close()
+    again = ChatService(settings)
+    assert [u.text for u in again.unsent_messages(default_thread=tid)] == ["too early"]
+    again.close()
+
+
+def die_mid_reply(data_dir: Path, thread_id: str) -> None:
+    """Another app process is killed in the middle of a reply in ``thread_id``."""
+    code = textwrap.dedent(
+        """
+        import os, sys, pathlib
+        from tests.ui.conftest import make_settings
+        from chat_app.core.events import Token
+        from chat_app.core.service import ChatService
+        svc = ChatService(make_settings(pathlib.Path(sys.argv[1])))
+        for ev in svc.send(sys.argv[2], "tell me a long story"):
+            if isinstance(ev, Token):
+                os._exit(137)
+        """
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHAT_APP_")}
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(data_dir), thread_id],
+        cwd=Path(__file__).resolve().parents[2],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 137, proc.stderr
