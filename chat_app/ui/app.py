@@ -190,6 +190,9 @@ class ChatApp(App[int]):
         # A message sent before the first thread was shown: for that thread.
         self._started_up = False
         self._held_for_start: Held | None = None
+        # Held during start-up while interrupted replies are resumed: sent after them.
+        self._after_resume: Held | None = None
+        self._send_after_load: Held | None = None
         self._retry: tuple[int, int, float] | None = None  # attempt, max, deadline
         self._poll_worker: Worker[None] | None = None
         # Streaming: tokens buffered by the reply worker, drained once per tick.
@@ -365,7 +368,7 @@ class ChatApp(App[int]):
             self.chat_input.value = typed
         held, self._held_for_start = self._held_for_start, None
         if pending and self.settings.recovery.auto_resume:
-            self._give_back(held)
+            self._after_resume = held
             self.resume_all([p.thread_id for p in pending])
         elif held is not None:
             self._send_held(held)
@@ -561,6 +564,9 @@ class ChatApp(App[int]):
             self.status.state = "idle"
         if select_message is not None and not self.chat.lines.select_message(select_message):
             self.notify("That message is not on the current branch.", severity="warning")
+        held, self._send_after_load = self._send_after_load, None
+        if held is not None:
+            self._send_held(held)
 
     def reload_thread(self) -> None:
         if self.current_id is not None:
@@ -835,6 +841,10 @@ class ChatApp(App[int]):
             if thread_id == self.current_id:
                 self._give_back(held)
         shown, self._reply_shown = self._reply_shown, None
+        if self._after_resume is not None:
+            # Sent once the resumed thread is shown as it now is.
+            self._send_after_load, self._after_resume = self._after_resume, None
+            self.reload_thread()
         if thread_id == self.current_id:
             await self.chat.stop_stream()
             if self.status.state.startswith(("streaming", "retrying", "waiting")):

@@ -228,3 +228,46 @@ def die_mid_reply(data_dir: Path, thread_id: str) -> None:
         timeout=60,
     )
     assert proc.returncode == 137, proc.stderr
+
+
+async def test_a_message_sent_while_starting_follows_the_resumed_reply(tmp_path: Path) -> None:
+    """With auto-resume, the interrupted reply is finished first, then the
+    message sent during start-up goes to that thread."""
+    from chat_app.config import load_settings
+
+    data = tmp_path / "data"
+    settings = load_settings(
+        None,
+        env={},
+        overrides={
+            "storage": {"data_dir": str(data)},
+            "model": {"offline_token_delay_ms": 0},
+            "user": {"id": "tester"},
+            "recovery": {"auto_resume": True},
+        },
+        use_user_config=False,
+    )
+    earlier = ChatService(settings)
+    tid = earlier.create_thread("interrupted").id
+    earlier.close()
+    die_mid_reply(data, tid)
+
+    svc = GatedService(settings)
+    svc.list_gate.clear()
+    app = make_app(settings, svc, poll_interval_s=3600, warm_up_delay_s=0)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        await pilot.click("#chat-input")
+        await pilot.press(*"and another thing", "enter")
+        svc.list_gate.set()
+        for _ in range(5):
+            await settle(pilot)
+        msgs = svc.load_messages(tid)
+        assert [(m.role, m.text) for m in msgs if m.role == "user"] == [
+            ("user", "tell me a long story"),
+            ("user", "and another thing"),
+        ]
+        assert [m.role for m in msgs] == ["user", "assistant", "user", "assistant"]
+        assert app.query_one("#chat-input", Input).value == ""
+        assert "and another thing" in screen_text(app)
+    svc.close()
