@@ -43,6 +43,7 @@ from chat_app.core.events import (
     Token,
     UserMessageSaved,
 )
+from chat_app.core.outbox import Outbox, Unsent
 from chat_app.core.short_term import MessageCache, SessionContext, open_short_term
 from chat_app.safe_text import clean_input, is_blank, one_line
 from graphs.context import ChatContext
@@ -68,6 +69,17 @@ MAX_SEARCH_CHARS = 1_000
 # How often the streamed-so-far reply is written aside, so a crash mid-reply
 # can show what had been written.
 PARTIAL_SAVE_INTERVAL_S = 0.5
+# Messages between Enter and their input checkpoint (chat_app/core/outbox.py).
+OUTBOX_FILE = "outbox.db"
+
+
+def _holds_message(value: Any, message_id: str) -> bool:
+    """Whether a pending write (a message, or lists/dicts of them) holds the id."""
+    if isinstance(value, dict):
+        return any(_holds_message(v, message_id) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_holds_message(v, message_id) for v in value)
+    return getattr(value, "id", None) == message_id
 
 
 def storage_errors() -> tuple[type[Exception], ...]:
@@ -215,6 +227,8 @@ class ChatService:
         # of time by load_agent(); see the note on imports at the top.
         self._agent: tuple[BaseChatModel, CompiledStateGraph[Any, Any, Any, Any]] | None = None
         self._agent_lock = threading.Lock()
+        self._outbox: Outbox | None = None
+        self._outbox_lock = threading.Lock()
 
     # -- set-up ---------------------------------------------------------------
 
@@ -288,6 +302,87 @@ class ChatService:
         self.changes.close()
         self.short_term.close()
         self.backend.close()
+        with self._outbox_lock:
+            if self._outbox is not None:
+                self._outbox.close()
+
+    # -- messages on their way to their thread ---------------------------------
+
+    @property
+    def outbox(self) -> Outbox:
+        """Where a sent message is kept until its input checkpoint is on disk
+        (chat_app/core/outbox.py); opened on first use."""
+        with self._outbox_lock:
+            if self._outbox is None:
+                data_dir = self.settings.data_dir
+                data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+                self._outbox = Outbox(
+                    data_dir / OUTBOX_FILE, self.user_id, self.settings.storage.busy_timeout_s
+                )
+            return self._outbox
+
+    def hold(self, thread_id: str | None, text: str) -> str:
+        """Keep a message durably before it leaves the input box; its message id.
+
+        Pass the id to :meth:`send`; :meth:`give_back` when the text goes back
+        into the box instead.
+        """
+        text = clean_input(text)
+        with self._outbox_errors():
+            return self.outbox.put(thread_id, text)
+
+    def give_back(self, message_id: str) -> None:
+        """The held message went back into the input box unsent: it stays kept
+        as a draft of its thread until the person sends from that thread."""
+        with self._outbox_errors():
+            self.outbox.mark_returned(message_id)
+
+    @contextlib.contextmanager
+    def _outbox_errors(self) -> Iterator[None]:
+        from chat_app.core.sqlite_backend import describe_sqlite_error
+
+        try:
+            yield
+        except sqlite3.Error as exc:
+            path = self.settings.data_dir / OUTBOX_FILE
+            raise ServiceError(describe_sqlite_error(path, exc)) from None
+        except storage_errors() as exc:
+            raise ServiceError(self._storage_message(exc)) from None
+
+    def unsent_messages(self, default_thread: str | None = None) -> list[Unsent]:
+        """Messages a stopped app had held: each reached its thread exactly once
+        (dropped from the outbox) or is given back (returned as a draft of its
+        thread; of ``default_thread``, the one shown first, when it had none or
+        that thread is gone). A returned draft stays here until the person
+        sends from its thread."""
+        out: list[Unsent] = []
+        with self._outbox_errors():
+            for row in self.outbox.orphans():
+                tid = row.thread_id
+                if tid is not None and self.index.get(self.user_id, tid) is None:
+                    tid = None
+                if tid is None:
+                    tid = default_thread
+                if tid is not None and self._message_saved(tid, row.message_id):
+                    self.outbox.remove(row.message_id)
+                    continue
+                self.outbox.mark_returned(row.message_id, tid)
+                out.append(Unsent(row.message_id, tid, row.text))
+        return out
+
+    def _message_saved(self, thread_id: str, message_id: str) -> bool:
+        """The message is in the thread: at its head, or in the input of the
+        turn a crash interrupted (which recovery resumes): the input
+        checkpoint's ``__start__`` value or its pending writes."""
+        if any(m.id == message_id for m in self._head_messages(thread_id)):
+            return True
+        with _reading(thread_id):
+            tup = self.backend.saver.get_tuple(self._config(thread_id))
+        if tup is None:
+            return False
+        start = tup.checkpoint["channel_values"].get("__start__")
+        writes = [value for _task, _channel, value in tup.pending_writes or []]
+        return _holds_message([start, writes], message_id)
 
     # -- short-term tier and other instances ------------------------------------
 
@@ -456,9 +551,21 @@ class ChatService:
         return lock
 
     def send(
-        self, thread_id: str, text: str, *, from_checkpoint: str | None = None
+        self,
+        thread_id: str,
+        text: str,
+        *,
+        from_checkpoint: str | None = None,
+        message_id: str | None = None,
     ) -> Iterator[Event]:
-        """Save the person's message, then stream the reply as events."""
+        """Save the person's message, then stream the reply as events.
+
+        ``message_id``: the id :meth:`hold` gave the message; it is the message's
+        id in the thread, and the outbox row goes once the message is saved.
+        """
+        if message_id is not None:
+            with self._outbox_errors():
+                self.outbox.assign(message_id, thread_id)
         text = clean_input(text)
         if is_blank(text):
             raise ServiceError("the message is empty")
@@ -482,7 +589,7 @@ class ChatService:
                 )
             from langchain_core.messages import HumanMessage
 
-            msg = HumanMessage(content=text, id=str(uuid.uuid4()))
+            msg = HumanMessage(content=text, id=message_id or str(uuid.uuid4()))
             self.index.set_run_state(thread_id, "running")
             title = one_line(text, 60)
             self.index.set_auto_title(thread_id, title)
@@ -491,6 +598,7 @@ class ChatService:
                 {"messages": [msg]},
                 self._config(thread_id, from_checkpoint),
                 user_message=ChatMessage(id=str(msg.id), role="user", text=text),
+                held=message_id is not None,
             )
 
     def _pending(self, thread_id: str) -> bool:
@@ -685,6 +793,7 @@ class ChatService:
         config: RunnableConfig,
         *,
         user_message: ChatMessage | None,
+        held: bool = False,
     ) -> Iterator[Event]:
         cancel = threading.Event()
         self._cancels[thread_id] = cancel
@@ -711,7 +820,7 @@ class ChatService:
                             # The first event comes after the input checkpoint
                             # is on disk: the message is acknowledged.
                             acked = True
-                            yield UserMessageSaved(thread_id, user_message)
+                            yield self._saved(thread_id, user_message, held)
                             yield ThreadChanged(self.get_thread(thread_id))
                         if mode == "custom" and isinstance(chunk, dict) and "token" in chunk:
                             partial.append(chunk["token"])
@@ -732,13 +841,13 @@ class ChatService:
                 except Exception as exc:
                     if isinstance(exc, storage_errors()):
                         yield from self._storage_failed(
-                            thread_id, exc, user_message, acked, partial
+                            thread_id, exc, user_message, acked, partial, held
                         )
                         return
                     err = classify(exc)
                     if not acked and user_message is not None and self._pending(thread_id):
                         acked = True
-                        yield UserMessageSaved(thread_id, user_message)
+                        yield self._saved(thread_id, user_message, held)
                     text_so_far = "".join(partial)
                     if text_so_far:
                         self.index.save_partial(thread_id, text_so_far)
@@ -804,13 +913,15 @@ class ChatService:
         user_message: ChatMessage | None,
         acked: bool,
         partial: list[str],
+        held: bool,
     ) -> Iterator[Event]:
         """The reply could not be saved: say why; what is on disk stays there."""
         pending = False
         with contextlib.suppress(*storage_errors()):
             pending = self._pending(thread_id)
         if not acked and user_message is not None and pending:
-            yield UserMessageSaved(thread_id, user_message)
+            with contextlib.suppress(*storage_errors()):
+                yield self._saved(thread_id, user_message, held)
         text_so_far = "".join(partial)
         if text_so_far:
             with contextlib.suppress(*storage_errors()):
@@ -818,6 +929,12 @@ class ChatService:
         yield ReplyFailed(
             thread_id, self._storage_message(exc), can_retry=pending, partial=text_so_far
         )
+
+    def _saved(self, thread_id: str, message: ChatMessage, held: bool) -> UserMessageSaved:
+        """The message's input checkpoint is on disk: the outbox lets it go."""
+        if held:
+            self.outbox.remove(message.id)
+        return UserMessageSaved(thread_id, message)
 
     def _wait(self, delay: float, cancel: threading.Event) -> bool:
         """Sleep ``delay`` unless cancelled; True when cancelled."""

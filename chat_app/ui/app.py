@@ -43,6 +43,7 @@ from chat_app.core.events import (
     Token,
     UserMessageSaved,
 )
+from chat_app.core.outbox import Unsent
 from chat_app.core.service import ChatService, PendingRun, ServiceError
 from chat_app.safe_text import is_blank, to_display
 from chat_app.ui import panels
@@ -105,6 +106,17 @@ class StartUp(NamedTuple):
     threads: list[ThreadInfo]
     pending: list[PendingRun]
     first: Opened | None
+    unsent: list[Unsent]
+
+
+class Held(NamedTuple):
+    """A message kept in the outbox (durable) and no longer in the input box."""
+
+    message_id: str
+    text: str
+
+
+UNSENT_NOTICE = "Not sent before the app stopped: your message is back in the box."
 
 
 def hidden(widget: W, hide: bool = True) -> W:
@@ -173,7 +185,14 @@ class ChatApp(App[int]):
         self.reply_thread: str | None = None
         self.history: History | None = None
         self._query = ""
-        self._unsent: tuple[str, str] | None = None  # (thread, text) until acknowledged
+        # The message being sent (its thread and outbox row) until it is saved.
+        self._unsent: tuple[str, Held] | None = None
+        # A message sent before the first thread was shown: for that thread.
+        self._started_up = False
+        self._held_for_start: Held | None = None
+        # Held during start-up while interrupted replies are resumed: sent after them.
+        self._after_resume: Held | None = None
+        self._send_after_load: Held | None = None
         self._retry: tuple[int, int, float] | None = None  # attempt, max, deadline
         self._poll_worker: Worker[None] | None = None
         # Streaming: tokens buffered by the reply worker, drained once per tick.
@@ -185,7 +204,7 @@ class ChatApp(App[int]):
         # Between Ctrl-N and the new thread existing: its worker, and a message
         # sent meanwhile (it is for the new thread, not the one being left).
         self._creating: Worker[None] | None = None
-        self._send_when_created: str | None = None
+        self._send_when_created: Held | None = None
 
     # -- layout -------------------------------------------------------------------
 
@@ -295,12 +314,14 @@ class ChatApp(App[int]):
             return
         if event.worker.group == "startup":
             gc.enable()  # paused in compose; _started will not run
+            self._started_up = True
+            held, self._held_for_start = self._held_for_start, None
+            self._give_back(held)
         if event.worker is self._creating:
             # No new thread: a message held for it goes back in the box.
             self._creating = None
             held, self._send_when_created = self._send_when_created, None
-            if held and not self.chat_input.value:
-                self.chat_input.value = held
+            self._give_back(held)
 
     # -- start-up and the thread list ------------------------------------------------
 
@@ -314,7 +335,8 @@ class ChatApp(App[int]):
             if last_open not in {t.id for t in threads}:
                 last_open = threads[0].id if threads else None
             first = pending[0].thread_id if pending else last_open
-            return StartUp(threads, pending, self._read_first(first, first == remembered))
+            unsent = self.service.unsent_messages(default_thread=first)
+            return StartUp(threads, pending, self._read_first(first, first == remembered), unsent)
 
         self.call_service(load, self._started, group="startup")
 
@@ -331,22 +353,61 @@ class ChatApp(App[int]):
         return Opened(thread_id, remembered, loaded, draft)
 
     def _started(self, loaded: StartUp) -> None:
-        threads, pending, first = loaded
+        threads, pending, first, unsent = loaded
+        self._started_up = True
         self.sidebar.threads = threads
         if self.warm_up_delay_s > 0:
             self.set_timer(self.warm_up_delay_s, self.warm_up)
         else:
             self.warm_up()
         self.pending = {p.thread_id: p for p in pending}
+        typed = self._return_unsent(unsent, first.thread_id if first else None)
         if first is not None:
-            self.open_thread(first.thread_id, read=first)
+            self.open_thread(first.thread_id, read=first, typed=typed or None)
+        else:
+            self.chat_input.value = typed
+        held, self._held_for_start = self._held_for_start, None
         if pending and self.settings.recovery.auto_resume:
+            self._after_resume = held
             self.resume_all([p.thread_id for p in pending])
+        elif held is not None:
+            self._send_held(held)
         # Start-up made ~100,000 long-lived objects (imports, widgets); each full
         # collection scanned them all (60-90 ms of frozen UI, every other 2 s poll
         # at 10,000 threads). Frozen, a full collection costs a few ms.
         gc.freeze()
         gc.enable()  # paused in compose
+
+    def _return_unsent(self, unsent: list[Unsent], first: str | None) -> str:
+        """Messages a stopped app had not saved, back as drafts of their threads;
+        what the box of the first thread shown holds: the draft given back to
+        it, then what was typed while the app started."""
+        by_thread: dict[str | None, list[str]] = {}
+        for u in unsent:
+            by_thread.setdefault(u.thread_id, []).append(u.text)
+        typed = self.chat_input.value
+        for tid, texts in by_thread.items():
+            text = " ".join(texts)
+            if tid == first:
+                typed = f"{text} {typed}" if typed else text
+            else:
+                self.drafts[cast(str, tid)] = text
+        if unsent:
+            self.notify(UNSENT_NOTICE, severity="warning", timeout=10)
+        return typed
+
+    def _give_back(self, held: Held | None, why: str = "") -> None:
+        """A held message that will not be sent goes back into the box."""
+        if held is None:
+            return
+        if why:
+            self.notify(f"Not sent: {why}", severity="error", markup=False)
+        if self.chat_input.value:
+            # Something new was typed meanwhile: the outbox keeps the message
+            # (still marked as being sent), and the next start gives it back.
+            return
+        self.chat_input.value = held.text
+        self.call_service(lambda: self.service.give_back(held.message_id), group="outbox")
 
     def poll_threads(self) -> None:
         """Refresh the sidebar (cheap indexed query), e.g. threads from other windows."""
@@ -503,6 +564,9 @@ class ChatApp(App[int]):
             self.status.state = "idle"
         if select_message is not None and not self.chat.lines.select_message(select_message):
             self.notify("That message is not on the current branch.", severity="warning")
+        held, self._send_after_load = self._send_after_load, None
+        if held is not None:
+            self._send_held(held)
 
     def reload_thread(self) -> None:
         if self.current_id is not None:
@@ -601,31 +665,55 @@ class ChatApp(App[int]):
         if self.current_id is not None and self.current_id in self.pending:
             self.notify("Resume or discard the unfinished reply first.", severity="warning")
             return
-        if self._creating is not None:
-            if self._send_when_created is None:
-                self.chat_input.value = ""
-                self._send_when_created = text
+        waiting = not self._started_up or self._creating is not None
+        if waiting and (self._held_for_start or self._send_when_created):
+            return  # one message waits at a time; this one stays in the box
+        # The text leaves the box only once it is durable (the outbox): a crash
+        # from here on leaves it in its thread or gives it back as a draft.
+        try:
+            held = Held(self.service.hold(None if waiting else self.current_id, text), text)
+        except ServiceError as exc:
+            self.notify(f"Not sent: {exc}", severity="error", markup=False)
             return
         self.chat_input.value = ""
-        if self.current_id is None:
-            self.call_service(self.service.create_thread, partial(self._created_then_send, text))
-            return
-        self._keep_draft(self.current_id, "")
-        self._begin_send(self.current_id, text)
+        if not self._started_up:
+            # The first thread is not shown yet: the message is for that one.
+            self._held_for_start = held
+            self.status.state = "sending…"
+        elif self._creating is not None:
+            self._send_when_created = held
+        else:
+            if self.current_id is not None:
+                self._keep_draft(self.current_id, "")
+            self._send_held(held)
 
-    def _created_then_send(self, text: str, info: ThreadInfo) -> None:
+    def _send_held(self, held: Held) -> None:
+        """Send to the open thread, or to a new one when there is none."""
+        if self.current_id is None:
+            self.call_service(self.service.create_thread, partial(self._created_then_send, held))
+        elif self.current_id in self.pending:
+            self._give_back(held, "the last reply did not finish; resume or discard it first")
+        else:
+            self._begin_send(self.current_id, held)
+
+    def _created_then_send(self, held: Held, info: ThreadInfo) -> None:
         self.current_id = info.id
         self.sidebar.current_id = info.id
         self._set_current_info(info)
         self.chat.show_messages([])
         self.poll_threads()
-        self._begin_send(info.id, text)
+        self._begin_send(info.id, held)
 
-    def _begin_send(self, thread_id: str, text: str) -> None:
-        # The person's message shows at once; the service acknowledges it later.
-        self.chat.append_message(ChatMessage(id="", role="user", text=text))
-        self._unsent = (thread_id, text)
-        self.start_reply(thread_id, lambda: self.service.send(thread_id, text))
+    def _begin_send(self, thread_id: str, held: Held) -> None:
+        # The person's message shows at once, marked "sending" until the
+        # service says its input checkpoint is on disk.
+        self.chat.append_message(ChatMessage(id="", role="user", text=held.text, status="sending"))
+        self._unsent = (thread_id, held)
+        self.start_reply(
+            thread_id,
+            lambda: self.service.send(thread_id, held.text, message_id=held.message_id),
+        )
+        self.status.state = "sending…"
 
     def start_reply(self, thread_id: str, events: Callable[[], Iterator[Event]]) -> None:
         # A full collection walks every object made since start-up (the open
@@ -704,6 +792,8 @@ class ChatApp(App[int]):
                 await self.chat.write_tokens(event.text)
         elif isinstance(event, UserMessageSaved):
             self._unsent = None
+            if current and self.status.state.startswith("sending"):
+                self.status.state = "streaming"
             if current and self.preview_id is None:
                 # The message shown at once gets its id (edit, select, search).
                 self.chat.lines.acknowledge(event.message)
@@ -736,12 +826,6 @@ class ChatApp(App[int]):
     async def _reply_error(self, thread_id: str, exc: Exception) -> None:
         await self._flush_tokens()
         self.notify(error_text(exc), severity="error", markup=False)
-        if self._unsent is not None and self._unsent[0] == thread_id:
-            # The message never reached storage: give the text back.
-            text = self._unsent[1]
-            self._unsent = None
-            if thread_id == self.current_id and not self.chat_input.value:
-                self.chat_input.value = text
         if thread_id == self.current_id:
             self.status.state = "idle"
 
@@ -750,7 +834,17 @@ class ChatApp(App[int]):
         self.set_timer(FULL_GC_AFTER_REPLY_S, self._collect_after_reply)
         self.reply_thread = None
         self._retry = None
+        if self._unsent is not None and self._unsent[0] == thread_id:
+            # The message never reached storage: the text goes back in the box.
+            held = self._unsent[1]
+            self._unsent = None
+            if thread_id == self.current_id:
+                self._give_back(held)
         shown, self._reply_shown = self._reply_shown, None
+        if self._after_resume is not None:
+            # Sent once the resumed thread is shown as it now is.
+            self._send_after_load, self._after_resume = self._after_resume, None
+            self.reload_thread()
         if thread_id == self.current_id:
             await self.chat.stop_stream()
             if self.status.state.startswith(("streaming", "retrying", "waiting")):

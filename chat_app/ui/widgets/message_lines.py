@@ -86,6 +86,7 @@ class MessageLines(Widget, can_focus=True):
         "message-lines--user",
         "message-lines--assistant",
         "message-lines--stopped",
+        "message-lines--sending",
         "message-lines--selected",
     }
 
@@ -293,8 +294,9 @@ class MessageLines(Widget, can_focus=True):
     def _renderable(self, m: ChatMessage) -> RenderableType:
         role_style = self.get_component_rich_style(f"message-lines--{m.role}", partial=True)
         header = Text("you" if m.role == "user" else "assistant", style=role_style)
-        if m.status == "stopped":
-            header.append(" (stopped)", self.get_component_rich_style("message-lines--stopped"))
+        if m.status in ("stopped", "sending"):
+            label = " (sending…)" if m.status == "sending" else " (stopped)"
+            header.append(label, self.get_component_rich_style(f"message-lines--{m.status}"))
         return Padding(Group(header, self._body(m.role, m.text)), (0, 1, 1, 1))
 
     @staticmethod
