@@ -284,6 +284,9 @@ def import_thread(
             notes,
         )
         step("index rows")
+    # Other instances (and this one's caches) hear of it once it is committed.
+    service.index.on_change("thread", tid)
+    service.index.on_change("messages", tid)
     return service.get_thread(tid)
 
 
