@@ -8,6 +8,7 @@ SQLite is the embedded default; PostgreSQL is for several instances.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Protocol
@@ -118,6 +119,11 @@ class Backend(Protocol):
 
     def head_messages(self, thread_id: str) -> list[ChatMessage] | None:
         """The conversation at the head, read directly; None: read it through the graph."""
+        ...
+
+    def one_transaction(self) -> AbstractContextManager[tuple[BaseCheckpointSaver[str], Index]]:
+        """A saver and an index whose writes are committed together at the end
+        of the block, or not at all (an exception, a killed process)."""
         ...
 
     def close(self) -> None: ...

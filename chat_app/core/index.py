@@ -81,12 +81,18 @@ def escape_like(text: str) -> str:
 
 
 class ThreadIndex:
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, *, joined: bool = False) -> None:
+        """``joined``: the caller holds a transaction open on ``conn`` and
+        commits it; every write joins it (SqliteBackend.one_transaction)."""
         self.conn = conn
+        self.joined = joined
         conn.executescript(SCHEMA)
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
+        if self.joined:
+            yield self.conn
+            return
         # IMMEDIATE: take the write lock up front so a read-then-write
         # transaction never fails with SQLITE_BUSY halfway.
         self.conn.execute("BEGIN IMMEDIATE")

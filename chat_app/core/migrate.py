@@ -11,10 +11,14 @@ Copied, for every thread of every user:
 - the app's rows: threads, search text, timeline notes, partial replies;
 
 and every profile item of the store. Then it verifies: per thread the same
-number of checkpoints, and the same messages in the latest state.
+checkpoints, pending writes and app rows, and the same messages in the
+latest state.
 
-Running it again is safe: threads already copied are skipped, a copy cut
-short is completed, profile items already in the target are left alone. A
+Each thread is copied in one PostgreSQL transaction, so a migration stopped
+at any point leaves every thread copied whole or not at all. Running it
+again is safe: threads already copied whole (same checkpoints, pending writes
+and app rows) are skipped, any other is copied again (every row is an
+upsert), profile items already in the target are left alone. A
 thread that exists in the target with checkpoints the source does not have
 (it was used there since) is refused, and nothing is copied.
 Stop the instances that use the SQLite database first.
@@ -35,7 +39,13 @@ from chat_app.core.pg_backend import PgBackend, open_pg
 from chat_app.core.sqlite_backend import DB_NAME, SqliteBackend, StorageError, open_sqlite_backend
 
 if TYPE_CHECKING:
+    import psycopg
+    from langgraph.checkpoint.postgres import PostgresSaver
+
     from chat_app.config import Settings
+
+
+Step = Callable[[str], None]
 
 
 class MigrationError(Exception):
@@ -56,7 +66,7 @@ class MigrationReport:
             f"migrated {self.threads_copied} threads ({self.checkpoints} checkpoints,"
             f" {self.writes} writes) and {self.profile_items} profile items of"
             f" {len(self.users)} users to {target}; {self.threads_skipped} threads were"
-            " already there; verified: checkpoint counts and latest states are equal"
+            " already there; verified: checkpoints, writes, app rows and latest states are equal"
         )
 
 
@@ -68,24 +78,77 @@ def _src_threads(conn: sqlite3.Connection) -> list[str]:
     return [str(r[0]) for r in rows]
 
 
-def _src_ids(conn: sqlite3.Connection, thread_id: str) -> set[tuple[str, str]]:
-    rows = conn.execute(
-        "SELECT checkpoint_ns, checkpoint_id FROM checkpoints WHERE thread_id = ?", (thread_id,)
+@dataclass(frozen=True)
+class _Inventory:
+    """What a thread's copy consists of, on either side: its checkpoints and
+    pending writes by key, and how many rows it has in each app table."""
+
+    checkpoints: frozenset[tuple[str, str]]
+    writes: frozenset[tuple[str, str, str, int]]
+    app_rows: tuple[int, ...]
+
+
+_APP_TABLES = ("app_threads", "app_messages", "app_notes", "app_partial_replies")
+Fetch = Callable[[str, tuple[str]], list[tuple[Any, ...]]]
+
+
+def _inventory(fetch: Fetch, writes_table: str, tid: str) -> _Inventory:
+    """``fetch(sql, (tid,))`` with ``{}`` as the placeholder (SQLite and PostgreSQL alike)."""
+    cps = fetch("SELECT checkpoint_ns, checkpoint_id FROM checkpoints WHERE thread_id = {}", (tid,))
+    writes = fetch(
+        f"SELECT checkpoint_ns, checkpoint_id, task_id, idx FROM {writes_table}"
+        " WHERE thread_id = {}",
+        (tid,),
     )
-    return {(str(ns), str(cid)) for ns, cid in rows}
+    counts = [
+        fetch(f"SELECT count(*) FROM {table} WHERE thread_id = {{}}", (tid,))[0][0]
+        for table in _APP_TABLES
+    ]
+    return _Inventory(
+        frozenset((str(ns), str(cid)) for ns, cid in cps),
+        frozenset((str(ns), str(cid), str(task), int(idx)) for ns, cid, task, idx in writes),
+        tuple(int(n) for n in counts),
+    )
 
 
-def _dst_ids(dst: PgBackend, thread_id: str) -> set[tuple[str, str]]:
-    with dst.pool.connection() as c:
-        rows = c.execute(
-            "SELECT checkpoint_ns, checkpoint_id FROM checkpoints WHERE thread_id = %s",
-            (thread_id,),
-        ).fetchall()
-    return {(r["checkpoint_ns"], r["checkpoint_id"]) for r in rows}
+def _src_inventory(conn: sqlite3.Connection, tid: str) -> _Inventory:
+    return _inventory(
+        lambda sql, args: conn.execute(sql.format("?"), args).fetchall(), "writes", tid
+    )
+
+
+def _dst_inventory(dst: PgBackend, tid: str) -> _Inventory:
+    from psycopg.rows import tuple_row
+
+    with dst.pool.connection() as c, c.cursor(row_factory=tuple_row) as cur:
+
+        def fetch(sql: str, args: tuple[str]) -> list[tuple[Any, ...]]:
+            rows: list[tuple[Any, ...]] = cur.execute(sql.format("%s"), args).fetchall()
+            return rows
+
+        return _inventory(fetch, "checkpoint_writes", tid)
+
+
+def _copy_thread(
+    src: SqliteBackend, dst: PgBackend, conn: sqlite3.Connection, tid: str, step: Step
+) -> tuple[int, int, str | None]:
+    """Checkpoints, pending writes and app rows of one thread, in one PostgreSQL
+    transaction: a migration stopped anywhere leaves all of the thread or none
+    of it. Every row is an upsert, so the copy also completes one cut short
+    by an older version (which copied step by step)."""
+    with dst.one_transaction() as (saver, index), index.connection() as c:
+        checkpoints = _copy_checkpoints(src, saver, conn, tid, step)
+        with c.cursor() as cur:
+            writes = _copy_writes(saver, cur, conn, tid)
+            step(f"{tid} writes")
+            user = _copy_app_rows(cur, conn, tid)
+            step(f"{tid} app rows")
+    step(f"{tid} committed")
+    return checkpoints, writes, user
 
 
 def _copy_checkpoints(
-    src: SqliteBackend, dst: PgBackend, conn: sqlite3.Connection, tid: str
+    src: SqliteBackend, saver: PostgresSaver, conn: sqlite3.Connection, tid: str, step: Step
 ) -> int:
     rows = conn.execute(
         "SELECT checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint, metadata"
@@ -98,27 +161,29 @@ def _copy_checkpoints(
         conf: dict[str, Any] = {"thread_id": tid, "checkpoint_ns": ns}
         if parent:
             conf["checkpoint_id"] = parent
-        saved = dst.saver.put(
+        saved = saver.put(
             {"configurable": conf}, checkpoint, metadata, dict(checkpoint["channel_versions"])
         )
         if saved["configurable"]["checkpoint_id"] != cid:
             raise MigrationError(f"thread {tid}: checkpoint {cid} was not copied under its id")
+        step(f"{tid} checkpoint {cid}")
     return len(rows)
 
 
-def _copy_writes(dst: PgBackend, conn: sqlite3.Connection, tid: str) -> int:
+def _copy_writes(
+    saver: PostgresSaver, cur: psycopg.Cursor[Any], conn: sqlite3.Connection, tid: str
+) -> int:
     rows = conn.execute(
         "SELECT thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel,"
         " type, value FROM writes WHERE thread_id = ?",
         (tid,),
     ).fetchall()
     if rows:
-        with dst.pool.connection() as c, c.transaction(), c.cursor() as cur:
-            cur.executemany(dst.saver.UPSERT_CHECKPOINT_WRITES_SQL, rows)
+        cur.executemany(saver.UPSERT_CHECKPOINT_WRITES_SQL, rows)
     return len(rows)
 
 
-def _copy_app_rows(dst: PgBackend, conn: sqlite3.Connection, tid: str) -> str | None:
+def _copy_app_rows(cur: psycopg.Cursor[Any], conn: sqlite3.Connection, tid: str) -> str | None:
     thread = conn.execute(
         "SELECT thread_id, user_id, title, title_locked, created_at, updated_at, message_count,"
         " run_state FROM app_threads WHERE thread_id = ?",
@@ -135,45 +200,44 @@ def _copy_app_rows(dst: PgBackend, conn: sqlite3.Connection, tid: str) -> str | 
     partial = conn.execute(
         "SELECT thread_id, text, updated_at FROM app_partial_replies WHERE thread_id = ?", (tid,)
     ).fetchall()
-    with dst.pool.connection() as c, c.transaction(), c.cursor() as cur:
-        if thread is not None:
-            t = list(thread)
-            t[3] = bool(t[3])
-            cur.execute(
-                "INSERT INTO app_threads (thread_id, user_id, title, title_locked, created_at,"
-                " updated_at, message_count, run_state) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
-                " ON CONFLICT (thread_id) DO UPDATE SET user_id = EXCLUDED.user_id,"
-                " title = EXCLUDED.title, title_locked = EXCLUDED.title_locked,"
-                " created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at,"
-                " message_count = EXCLUDED.message_count, run_state = EXCLUDED.run_state",
-                t,
-            )
-        if messages:
-            cur.executemany(
-                "INSERT INTO app_messages (thread_id, message_id, role, text)"
-                " VALUES (%s, %s, %s, %s) ON CONFLICT (thread_id, message_id) DO UPDATE SET"
-                " role = EXCLUDED.role, text = EXCLUDED.text",
-                [(a, b, r, x.replace("\x00", "\ufffd")) for a, b, r, x in messages],
-            )
-        if notes:
-            cur.executemany(
-                "INSERT INTO app_notes (thread_id, checkpoint_id, kind, summary, profile_updated)"
-                " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (thread_id, checkpoint_id) DO UPDATE"
-                " SET kind = EXCLUDED.kind, summary = EXCLUDED.summary,"
-                " profile_updated = EXCLUDED.profile_updated",
-                [(a, b, k, s, bool(p)) for a, b, k, s, p in notes],
-            )
-        if partial:
-            cur.executemany(
-                "INSERT INTO app_partial_replies (thread_id, text, updated_at) VALUES"
-                " (%s, %s, %s) ON CONFLICT (thread_id) DO UPDATE SET text = EXCLUDED.text,"
-                " updated_at = EXCLUDED.updated_at",
-                partial,
-            )
+    if thread is not None:
+        t = list(thread)
+        t[3] = bool(t[3])
+        cur.execute(
+            "INSERT INTO app_threads (thread_id, user_id, title, title_locked, created_at,"
+            " updated_at, message_count, run_state) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (thread_id) DO UPDATE SET user_id = EXCLUDED.user_id,"
+            " title = EXCLUDED.title, title_locked = EXCLUDED.title_locked,"
+            " created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at,"
+            " message_count = EXCLUDED.message_count, run_state = EXCLUDED.run_state",
+            t,
+        )
+    if messages:
+        cur.executemany(
+            "INSERT INTO app_messages (thread_id, message_id, role, text)"
+            " VALUES (%s, %s, %s, %s) ON CONFLICT (thread_id, message_id) DO UPDATE SET"
+            " role = EXCLUDED.role, text = EXCLUDED.text",
+            [(a, b, r, x.replace("\x00", "\ufffd")) for a, b, r, x in messages],
+        )
+    if notes:
+        cur.executemany(
+            "INSERT INTO app_notes (thread_id, checkpoint_id, kind, summary, profile_updated)"
+            " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (thread_id, checkpoint_id) DO UPDATE"
+            " SET kind = EXCLUDED.kind, summary = EXCLUDED.summary,"
+            " profile_updated = EXCLUDED.profile_updated",
+            [(a, b, k, s, bool(p)) for a, b, k, s, p in notes],
+        )
+    if partial:
+        cur.executemany(
+            "INSERT INTO app_partial_replies (thread_id, text, updated_at) VALUES"
+            " (%s, %s, %s) ON CONFLICT (thread_id) DO UPDATE SET text = EXCLUDED.text,"
+            " updated_at = EXCLUDED.updated_at",
+            partial,
+        )
     return str(thread[1]) if thread is not None else None
 
 
-def _copy_store(src: SqliteBackend, dst: PgBackend) -> int:
+def _copy_store(src: SqliteBackend, dst: PgBackend, step: Step) -> int:
     copied = 0
     for ns in src.store.list_namespaces(limit=1_000_000):
         offset = 0
@@ -188,6 +252,7 @@ def _copy_store(src: SqliteBackend, dst: PgBackend) -> int:
                 if dst.store.get(ns, item.key) is None:
                     dst.store.put(ns, item.key, item.value)
                     copied += 1
+                    step(f"profile item {item.key}")
     return copied
 
 
@@ -214,8 +279,12 @@ def migrate(
     *,
     busy_timeout_s: float = 30.0,
     progress: Callable[[str], None] = lambda _msg: None,
+    step: Step = lambda _where: None,
 ) -> MigrationReport:
-    """Copy the SQLite database under ``data_dir`` into the database at ``dsn``."""
+    """Copy the SQLite database under ``data_dir`` into the database at ``dsn``.
+
+    ``step`` is called at every boundary between two writes (the fault
+    injection of the crash tests stops the process there)."""
     if not (data_dir / DB_NAME).is_file():
         raise MigrationError(f"{data_dir / DB_NAME}: no SQLite database to migrate")
     src = open_sqlite_backend(data_dir, busy_timeout_s)
@@ -227,32 +296,33 @@ def migrate(
     report = MigrationReport()
     try:
         conn = src.app_conn
+        step("start")
         threads = _src_threads(conn)
         todo: list[str] = []
         conflicts: list[str] = []
         for tid in threads:
-            have = _dst_ids(dst, tid)
-            want = _src_ids(conn, tid)
-            if have and have == want:
+            have = _dst_inventory(dst, tid)
+            want = _src_inventory(conn, tid)
+            if have == want:
                 report.threads_skipped += 1
-            elif have - want:
+            elif have.checkpoints - want.checkpoints:
                 conflicts.append(tid)
             else:
-                todo.append(tid)
+                todo.append(tid)  # not there, or cut short: copied (again)
         if conflicts:
             raise MigrationError(
                 f"{len(conflicts)} threads already exist in the target with checkpoints the"
                 f" SQLite database does not have (e.g. {conflicts[0]}); nothing was copied"
             )
         for n, tid in enumerate(todo, 1):
-            report.checkpoints += _copy_checkpoints(src, dst, conn, tid)
-            report.writes += _copy_writes(dst, conn, tid)
-            user = _copy_app_rows(dst, conn, tid)
+            checkpoints, writes, user = _copy_thread(src, dst, conn, tid, step)
+            report.checkpoints += checkpoints
+            report.writes += writes
             if user:
                 report.users.add(user)
             report.threads_copied += 1
             progress(f"copied thread {n}/{len(todo)}")
-        report.profile_items = _copy_store(src, dst)
+        report.profile_items = _copy_store(src, dst, step)
         report.users |= {str(ns[1]) for ns in src.store.list_namespaces(prefix=("profile",))}
         _verify(src, dst, threads)
         return report
@@ -264,8 +334,10 @@ def migrate(
 def _verify(src: SqliteBackend, dst: PgBackend, threads: list[str]) -> None:
     src_graph, dst_graph = _graphs(src, dst)
     for tid in threads:
-        if _src_ids(src.app_conn, tid) != _dst_ids(dst, tid):
-            raise MigrationError(f"thread {tid}: checkpoints differ after the copy")
+        if _src_inventory(src.app_conn, tid) != _dst_inventory(dst, tid):
+            raise MigrationError(
+                f"thread {tid}: checkpoints, pending writes or app rows differ after the copy"
+            )
         if _latest_messages(src_graph, tid) != _latest_messages(dst_graph, tid):
             raise MigrationError(f"thread {tid}: the latest state differs after the copy")
 

@@ -215,21 +215,32 @@ class PgThreadIndex:
 
     _COLS = "thread_id, title, created_at, updated_at, message_count, run_state"
 
-    def __init__(self, pool: ConnectionPool[Any]) -> None:
-        self.pool = pool
+    def __init__(self, source: ConnectionPool[Any] | psycopg.Connection[Any]) -> None:
+        # A pool, or one connection whose open transaction every method joins
+        # (PgBackend.one_transaction).
+        self.source = source
+
+    @contextmanager
+    def connection(self) -> Iterator[psycopg.Connection[Any]]:
+        if isinstance(self.source, psycopg.Connection):
+            yield self.source
+        else:
+            with self.source.connection() as conn:
+                yield conn
 
     @contextmanager
     def _tx(self) -> Iterator[psycopg.Connection[Any]]:
-        with self.pool.connection() as conn, conn.transaction():
+        # Inside an open transaction this is a savepoint.
+        with self.connection() as conn, conn.transaction():
             yield conn
 
     def _one(self, sql: str, args: tuple[Any, ...]) -> dict[str, Any] | None:
-        with self.pool.connection() as conn:
+        with self.connection() as conn:
             row: dict[str, Any] | None = conn.execute(sql, args).fetchone()
             return row
 
     def _all(self, sql: str, args: tuple[Any, ...] | list[Any]) -> list[dict[str, Any]]:
-        with self.pool.connection() as conn:
+        with self.connection() as conn:
             rows: list[dict[str, Any]] = conn.execute(sql, args).fetchall()
             return rows
 
@@ -478,6 +489,14 @@ class PgBackend:
 
     def head_messages(self, thread_id: str) -> list[ChatMessage] | None:
         return None  # read through the graph
+
+    @contextmanager
+    def one_transaction(self) -> Iterator[tuple[PostgresSaver, PgThreadIndex]]:
+        """A saver and an index writing through one connection in one
+        transaction: committed together at the end of the block; nothing at all
+        if the block raises or the process dies first."""
+        with self.pool.connection() as conn, conn.transaction():
+            yield PostgresSaver(conn, serde=self.saver.serde), PgThreadIndex(conn)
 
     def setup(self) -> None:
         """Create or migrate the tables, one instance at a time."""

@@ -20,6 +20,8 @@ import os
 import sqlite3
 import stat
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -62,18 +64,36 @@ def secure_file(path: Path) -> None:
         path.chmod(0o600)
 
 
-def connect(path: Path, busy_timeout_s: float, *, autocommit: bool) -> sqlite3.Connection:
+def connect(
+    path: Path,
+    busy_timeout_s: float,
+    *,
+    autocommit: bool,
+    factory: type[sqlite3.Connection] = sqlite3.Connection,
+) -> sqlite3.Connection:
     conn = sqlite3.connect(
         path,
         timeout=busy_timeout_s,
         check_same_thread=False,
         isolation_level=None if autocommit else "DEFERRED",
+        factory=factory,
     )
     conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
     conn.execute("PRAGMA journal_mode=WAL")
     # FULL: an acknowledged turn survives power loss, not only a crash.
     conn.execute("PRAGMA synchronous=FULL")
     return conn
+
+
+class _HeldCommits(sqlite3.Connection):
+    """A connection whose commit() waits while ``held``: SqliteSaver commits
+    after every put, and one_transaction needs them all in one."""
+
+    held = False
+
+    def commit(self) -> None:
+        if not self.held:
+            super().commit()
 
 
 class SqliteBackend:
@@ -118,6 +138,29 @@ class SqliteBackend:
         """The conversation at the head, read without LangGraph (None: read it through it)."""
         return read_head(self.app_conn, thread_id)
 
+    @contextmanager
+    def one_transaction(self) -> Iterator[tuple[FastSqliteSaver, ThreadIndex]]:
+        """A saver and an index writing through one connection of their own in
+        one transaction: committed together at the end of the block; nothing at
+        all if the block raises or the process dies first. The transaction holds
+        the database's write lock throughout (BEGIN IMMEDIATE)."""
+        conn = connect(self.path, self.busy_timeout_s, autocommit=True, factory=_HeldCommits)
+        assert isinstance(conn, _HeldCommits)
+        try:
+            saver = saver_on(conn)
+            index = ThreadIndex(conn, joined=True)
+            conn.execute("BEGIN IMMEDIATE")
+            conn.held = True
+            try:
+                yield saver, index
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.held = False
+            conn.commit()
+        finally:
+            conn.close()
+
     @property
     def location(self) -> str:
         return str(self.path)
@@ -140,11 +183,14 @@ class SqliteBackend:
 
 
 def open_saver(path: Path, busy_timeout_s: float) -> FastSqliteSaver:
+    return saver_on(connect(path, busy_timeout_s, autocommit=False))
+
+
+def saver_on(conn: sqlite3.Connection) -> FastSqliteSaver:
     from chat_app.core.fast_saver import FastSqliteSaver
     from chat_app.core.serde import strict_serde
     from graphs.state import DELTA_REDUCERS
 
-    conn = connect(path, busy_timeout_s, autocommit=False)
     saver = FastSqliteSaver(conn, serde=strict_serde(), reducers=DELTA_REDUCERS)
     saver.setup()
     return saver

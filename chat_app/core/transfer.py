@@ -10,7 +10,9 @@ Import treats the file as hostile: it is parsed and validated completely
 refusal is one line naming the reason. The thread is then rebuilt without
 calling the model: one ``update_state`` per turn, from the checkpoint of the
 turn before it, so branches that share a beginning share its checkpoints.
-A failure halfway removes what was written.
+All of it is one transaction (``Backend.one_transaction``): an import that
+fails or is killed halfway leaves nothing behind, and the same file imports
+again.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import json
 import re
 import sqlite3
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -227,75 +230,52 @@ def _key(m: ChatMessage) -> tuple[str, str, str, str]:
     return (m.id, m.role, m.text, m.status)
 
 
-def import_thread(service: ChatService, data: str, *, new_id: bool = False) -> ThreadInfo:
-    """Rebuild an exported thread; refuse (changing nothing) on any problem."""
+def import_thread(
+    service: ChatService,
+    data: str,
+    *,
+    new_id: bool = False,
+    step: Callable[[str], None] = lambda _where: None,
+) -> ThreadInfo:
+    """Rebuild an exported thread; refuse (changing nothing) on any problem.
+
+    ``step`` is called after every write (the crash tests stop the process there)."""
     from chat_app.core.service import ServiceError
-    from graphs.state import STATE_VERSION
 
     try:
         doc = parse(data)
     except ImportRefused as exc:
         raise ServiceError(f"import refused: {exc}") from None
     tid = doc.thread_id if doc.thread_id and not new_id else str(uuid.uuid4())
-    index = service.index
-    if index.owner(tid) is not None or index.newest_checkpoint(tid) is not None:
-        # Someone else's thread is refused in the same words as one's own.
-        raise ServiceError(
-            f"import refused: a thread with id {tid!r} already exists"
-            " (use --new-id to import a copy)"
-        )
     title = one_line(clean_input(doc.title), 120) if doc.title.strip() else ""
-    try:
-        index.create(service.user_id, title, thread_id=tid)
-    except sqlite3.IntegrityError:
-        raise ServiceError(f"import refused: a thread with id {tid!r} already exists") from None
+    exists = ServiceError(
+        f"import refused: a thread with id {tid!r} already exists (use --new-id to import a copy)"
+    )
+    # Loaded before the transaction takes the write lock: the first use opens
+    # the agent's saver and store, which may create their tables.
     graph = service.graph
+    with service.backend.one_transaction() as (saver, index):
+        if index.owner(tid) is not None or index.newest_checkpoint(tid) is not None:
+            # Someone else's thread is refused in the same words as one's own.
+            raise exists
+        try:
+            index.create(service.user_id, title, thread_id=tid)
+        except _duplicate_row_errors():
+            raise exists from None  # an import of the same thread that committed first
+        step("thread row")
+        writer = graph.copy(update={"checkpointer": saver})
 
-    def update(parent: str | None, values: dict[str, Any]) -> str:
-        conf: dict[str, Any] = {"thread_id": tid, "checkpoint_ns": ""}
-        if parent is not None:
-            conf["checkpoint_id"] = parent
-        cfg: RunnableConfig = {"configurable": conf}
-        new = graph.update_state(cfg, values, as_node="remember")
-        return str(new["configurable"]["checkpoint_id"])
+        def update(parent: str | None, values: dict[str, Any]) -> str:
+            conf: dict[str, Any] = {"thread_id": tid, "checkpoint_ns": ""}
+            if parent is not None:
+                conf["checkpoint_id"] = parent
+            cfg: RunnableConfig = {"configurable": conf}
+            new = writer.update_state(cfg, values, as_node="remember")
+            step("checkpoint")
+            return str(new["configurable"]["checkpoint_id"])
 
-    try:
-        root = update(None, {"state_version": STATE_VERSION, "settings": {}, "learned": []})
-        nodes: dict[tuple[tuple[str, str, str, str], ...], str] = {(): root}
-        has_children: set[str] = set()
-        notes: list[tuple[str, str, str, bool]] = []
-        newest = root
         branches = [*doc.others, doc.current]
-        ends: list[str] = []
-        for msgs in branches:
-            prefix: tuple[tuple[str, str, str, str], ...] = ()
-            parent = root
-            for turn in _turns(msgs):
-                prefix = prefix + tuple(_key(m) for m in turn)
-                node = nodes.get(prefix)
-                if node is None:
-                    node = update(parent, {"messages": [_to_message(m) for m in turn]})
-                    nodes[prefix] = node
-                    has_children.add(parent)
-                    newest = node
-                    last = turn[-1]
-                    if last.role == "assistant":
-                        summary = "assistant: " + one_line(last.text, 70)
-                        notes.append((node, "assistant", summary, False))
-                parent = node
-            ends.append(parent)
-        # Every branch keeps a leaf of its own (a branch may be a beginning of
-        # another one), and the current branch's leaf is the newest: the head.
-        used: set[str] = set()
-        for end in ends[:-1]:
-            if end in has_children or end in used or end == ends[-1]:
-                fork = update(end, {"learned": []})
-                has_children.add(end)
-                newest = fork
-            used.add(end)
-        head = ends[-1]
-        if head in has_children or head != newest:
-            update(head, {"learned": []})
+        notes = _rebuild(branches, update)
         everything = {m.id + "\x00" + m.text: m for b in branches for m in b}
         index.record_turn(
             tid,
@@ -303,11 +283,65 @@ def import_thread(service: ChatService, data: str, *, new_id: bool = False) -> T
             [(m.id, m.role, m.text) for m in everything.values()],
             notes,
         )
-    except BaseException:
-        service.backend.saver.delete_thread(tid)
-        index.delete(tid)
-        raise
+        step("index rows")
+    # Other instances (and this one's caches) hear of it once it is committed.
+    service.index.on_change("thread", tid)
+    service.index.on_change("messages", tid)
     return service.get_thread(tid)
+
+
+def _rebuild(
+    branches: list[list[ChatMessage]], update: Callable[[str | None, dict[str, Any]], str]
+) -> list[tuple[str, str, str, bool]]:
+    """Write the checkpoint tree of ``branches`` (the current one last, so that
+    its leaf is the head) through ``update``; the timeline notes to record."""
+    from graphs.state import STATE_VERSION
+
+    root = update(None, {"state_version": STATE_VERSION, "settings": {}, "learned": []})
+    nodes: dict[tuple[tuple[str, str, str, str], ...], str] = {(): root}
+    has_children: set[str] = set()
+    notes: list[tuple[str, str, str, bool]] = []
+    newest = root
+    ends: list[str] = []
+    for msgs in branches:
+        prefix: tuple[tuple[str, str, str, str], ...] = ()
+        parent = root
+        for turn in _turns(msgs):
+            prefix = prefix + tuple(_key(m) for m in turn)
+            node = nodes.get(prefix)
+            if node is None:
+                node = update(parent, {"messages": [_to_message(m) for m in turn]})
+                nodes[prefix] = node
+                has_children.add(parent)
+                newest = node
+                last = turn[-1]
+                if last.role == "assistant":
+                    summary = "assistant: " + one_line(last.text, 70)
+                    notes.append((node, "assistant", summary, False))
+            parent = node
+        ends.append(parent)
+    # Every branch keeps a leaf of its own (a branch may be a beginning of
+    # another one), and the current branch's leaf is the newest: the head.
+    used: set[str] = set()
+    for end in ends[:-1]:
+        if end in has_children or end in used or end == ends[-1]:
+            fork = update(end, {"learned": []})
+            has_children.add(end)
+            newest = fork
+        used.add(end)
+    head = ends[-1]
+    if head in has_children or head != newest:
+        update(head, {"learned": []})
+    return notes
+
+
+def _duplicate_row_errors() -> tuple[type[Exception], ...]:
+    """An insert of a row that exists, on either backend (psycopg is optional)."""
+    try:
+        import psycopg
+    except ImportError:
+        return (sqlite3.IntegrityError,)
+    return (sqlite3.IntegrityError, psycopg.IntegrityError)
 
 
 def read_import_file(name: str) -> str:

@@ -89,15 +89,20 @@ def pg_database() -> Iterator[str]:
             _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture
-def pg_dsn(pg_database: str) -> str:
-    """DSN whose search_path is a fresh schema of this test."""
+def new_schema_dsn(database_dsn: str) -> str:
+    """DSN whose search_path is a schema created now in that database."""
     import psycopg
 
     schema = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg_database, autocommit=True) as conn:
+    with psycopg.connect(database_dsn, autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA "{schema}"')
-    return f"{pg_database}?options=-csearch_path%3D{schema}"
+    return f"{database_dsn}?options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture
+def pg_dsn(pg_database: str) -> str:
+    """DSN whose search_path is a fresh schema of this test."""
+    return new_schema_dsn(pg_database)
 
 
 @pytest.fixture
@@ -139,6 +144,14 @@ def make_service(tmp_path: Path) -> Iterator[Callable[..., ChatService]]:
     yield make
     for svc in made:
         svc.close()
+
+
+def checkpoint_tree(svc: ChatService, tid: str) -> list[tuple[str, str | None, int, str, str, str]]:
+    """The thread's history as the history pane lists it (every branch)."""
+    return [
+        (c.id, c.parent_id, c.step, c.source, c.kind, c.summary)
+        for c in svc.history(tid).checkpoints
+    ]
 
 
 def free_port() -> int:

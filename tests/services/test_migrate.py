@@ -12,17 +12,11 @@ from chat_app.cli import main
 from chat_app.core.migrate import MigrationError, migrate
 from chat_app.core.service import ChatService
 from tests.conftest import chat
+from tests.services.conftest import checkpoint_tree
 
 pytestmark = pytest.mark.services
 
 Make = Callable[..., ChatService]
-
-
-def _tree(svc: ChatService, tid: str) -> list[tuple[str, str | None, int, str, str, str]]:
-    return [
-        (c.id, c.parent_id, c.step, c.source, c.kind, c.summary)
-        for c in svc.history(tid).checkpoints
-    ]
 
 
 def test_migrate_round_trips_branches_and_rewinds(
@@ -45,7 +39,7 @@ def test_migrate_round_trips_branches_and_rewinds(
     tb = bob.create_thread().id
     chat(bob, tb, "My name is Bob")
     expected = {
-        t: (svc.load_messages(t), _tree(svc, t), svc.get_thread(t))
+        t: (svc.load_messages(t), checkpoint_tree(svc, t), svc.get_thread(t))
         for svc, t in ((alice, t1), (alice, t2), (bob, tb))
     }
     alice_profile = alice.profile()
@@ -62,7 +56,7 @@ def test_migrate_round_trips_branches_and_rewinds(
     for svc, t in ((pa, t1), (pa, t2), (pb, tb)):
         msgs, tree, info = expected[t]
         assert svc.load_messages(t) == msgs
-        assert _tree(svc, t) == tree
+        assert checkpoint_tree(svc, t) == tree
         assert svc.get_thread(t) == info
     assert [t.id for t in pa.list_threads()] == [t2, t1]
     assert [t.id for t in pb.list_threads()] == [tb]

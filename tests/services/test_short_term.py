@@ -157,6 +157,10 @@ def test_other_instances_hear_of_threads_messages_and_profile(
     chat(a, t, "My name is Alice")
     _wait_for(got, lambda c: c == Change("messages", t))
     _wait_for(got, lambda c: c.kind == "profile")
+    # An import is heard of once it is committed.
+    copy = a.import_thread(a.export_thread(t, "json"), new_id=True).id
+    _wait_for(got, lambda c: c == Change("thread", copy))
+    _wait_for(got, lambda c: c == Change("messages", copy))
     a.delete_thread(t)
     _wait_for(got, lambda c: c == Change("deleted", t))
     polled = b.poll_changes()
