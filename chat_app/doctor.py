@@ -349,13 +349,16 @@ def check_profile_store(d: Doctor, settings: Settings) -> None:
 
             from chat_app.core.pg_backend import CONNECT_TIMEOUT_S
 
-            conn = psycopg.connect(
-                settings.storage.dsn,
-                autocommit=True,
-                prepare_threshold=0,
-                row_factory=dict_row,
-                connect_timeout=CONNECT_TIMEOUT_S,
-            )
+            try:
+                conn = psycopg.connect(
+                    settings.storage.dsn,
+                    autocommit=True,
+                    prepare_threshold=0,
+                    row_factory=dict_row,
+                    connect_timeout=CONNECT_TIMEOUT_S,
+                )
+            except psycopg.Error:
+                return  # check_postgres already failed on it
             store: Any = PostgresStore(conn)
         else:
             from langgraph.store.sqlite import SqliteStore
