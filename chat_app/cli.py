@@ -104,8 +104,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _settings(args: argparse.Namespace, warnings: list[str] | None = None) -> Settings:
-    from chat_app.config import load_settings
-    from chat_app.ops import parse_chaos
+    from chat_app.config import load_settings, user_id_problem
+    from chat_app.ops import UsageError, parse_chaos
+
+    # "" would otherwise mean "unset" (the login name): say no, as to "  ".
+    if args.user is not None and (problem := user_id_problem(args.user)):
+        raise UsageError(f"--user: {problem}")
 
     overrides: dict[str, dict[str, Any]] = {
         "storage": {"data_dir": args.data_dir},

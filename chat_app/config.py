@@ -16,6 +16,7 @@ import os
 import re
 import stat
 import tomllib
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -137,7 +138,7 @@ class Settings:
 
     @property
     def user_id(self) -> str:
-        return self.user.id or _os_user()
+        return self.user.id.strip() or _os_user()
 
     def public_dict(self) -> dict[str, Any]:
         """Settings as plain data, without the secret (for `config --show`)."""
@@ -156,7 +157,23 @@ SECTIONS: dict[str, type[Any]] = {
     if f.default_factory is not dataclasses.MISSING  # type: ignore[comparison-overlap]
 }
 
-_USER_ID_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+USER_ID_MAX = 256
+
+
+def user_id_problem(raw: str) -> str | None:
+    """Why ``raw`` cannot be a user id, or None. Any name a person goes by is
+    fine (dots, ``@``, spaces, ``/``, any script): the stores get it encoded
+    (graphs.user_key). Spaces around it are dropped; control characters and
+    lone surrogates (undecodable bytes) are not a name; the length bound keeps
+    it inside a database index entry."""
+    name = raw.strip()
+    if not name:
+        return "is empty; give a name, or leave it unset to use the login name"
+    if len(name) > USER_ID_MAX:
+        return f"is {len(name)} characters long; use at most {USER_ID_MAX}"
+    if any(unicodedata.category(c) in ("Cc", "Cs") for c in name):
+        return "contains a control character or an undecodable byte"
+    return None
 
 
 def _os_user() -> str:
@@ -164,7 +181,7 @@ def _os_user() -> str:
         name = getpass.getuser()
     except Exception:
         name = "user"
-    return name if _USER_ID_RE.match(name) else "user"
+    return name.strip() if user_id_problem(name) is None else "user"
 
 
 def user_config_path() -> Path:
@@ -312,8 +329,8 @@ def _validate(s: Settings) -> None:
         raise ConfigError("model.offline_token_delay_ms: must not be negative")
     if s.storage.busy_timeout_s <= 0:
         raise ConfigError("storage.busy_timeout_s: must be greater than 0")
-    if s.user.id and not _USER_ID_RE.match(s.user.id):
-        raise ConfigError("user.id: use 1-64 letters, digits, '.', '_', '-' or '@'")
+    if s.user.id and (problem := user_id_problem(s.user.id)):
+        raise ConfigError(f"user.id: {problem}")
     if s.model.base_url and not re.match(r"^https?://", s.model.base_url):
         raise ConfigError(
             # The value is not echoed: a URL can carry credentials.

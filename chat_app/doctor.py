@@ -334,6 +334,63 @@ def check_model(d: Doctor, settings: Settings) -> None:
         d.ok("model", f"{name} at {base} reachable (HTTP {status}, {key})")
 
 
+def check_profile_store(d: Doctor, settings: Settings) -> None:
+    """Read the current user's profile through the store the app uses: a user
+    whose profile cannot be read gets no reply at all, so this is a FAIL."""
+    from graphs.profile import read_profile
+
+    user = settings.user_id
+    conn: Any = None
+    try:
+        if settings.storage.backend == "postgres":
+            import psycopg
+            from langgraph.store.postgres import PostgresStore
+            from psycopg.rows import dict_row
+
+            from chat_app.core.pg_backend import CONNECT_TIMEOUT_S
+
+            try:
+                conn = psycopg.connect(
+                    settings.storage.dsn,
+                    autocommit=True,
+                    prepare_threshold=0,
+                    row_factory=dict_row,
+                    connect_timeout=CONNECT_TIMEOUT_S,
+                )
+            except psycopg.Error:
+                return  # check_postgres already failed on it
+            store: Any = PostgresStore(conn)
+        else:
+            from langgraph.store.sqlite import SqliteStore
+
+            from chat_app.core.sqlite_backend import DB_NAME
+
+            db = settings.data_dir / DB_NAME
+            if settings.storage.backend != "sqlite" or not db.exists():
+                return
+            conn = _open_ro(db)
+            store = SqliteStore(conn)
+            store.is_setup = True  # read only: its set-up would write
+        facts = read_profile(store, user)
+    except ImportError:
+        return  # check_postgres already said what to install
+    except Exception as exc:
+        detail = " ".join(str(exc.__cause__ or exc).split())[:200]
+        if "store" in detail and ("no such table" in detail or "does not exist" in detail):
+            d.ok("profile", f"user {user!r}: no profile yet; it is created on first use")
+        else:
+            d.fail(
+                "profile",
+                f"cannot read the profile of user {user!r} ({detail}); every reply and the"
+                " Profile tab fail until this is fixed",
+            )
+        return
+    finally:
+        if conn is not None:
+            conn.close()
+    d.ok("profile", f"user {user!r}: {len(facts)} fact(s) readable")
+
+
 def run_doctor(
     load: Callable[[list[str]], Settings], *, full: bool = False, out: TextIO | None = None
 ) -> int:
@@ -371,6 +428,7 @@ def run_doctor(
             check_locks(d, data_dir / "locks")
         if data_dir.exists():
             check_disk(d, data_dir)
+    check_profile_store(d, settings)
     check_model(d, settings)
     print("healthy" if not d.failed else f"{d.failed} problem(s) found", file=d.out)
     return 1 if d.failed else 0

@@ -1,7 +1,10 @@
-"""Errors a model call can end with, classified once for the whole app.
+"""Errors a turn can end with: a model call's, classified once for the whole
+app, and the profile store's.
 
 The service retries only what :func:`classify` marks transient, in exactly one
-retry layer (the OpenAI client's own retries are turned off).
+retry layer (the OpenAI client's own retries are turned off). A failing
+profile store is a storage failure, never a model one: it is raised as
+:class:`ProfileStoreError` and never goes through :func:`classify`.
 """
 
 from __future__ import annotations
@@ -42,6 +45,13 @@ class StreamInterrupted(TransientModelError):
     ) -> None:
         super().__init__(user_message)
         self.partial = partial
+
+
+class ProfileStoreError(Exception):
+    """The profile store failed; the message is one line naming what failed.
+
+    The store's own exception is the ``__cause__`` (the service describes a
+    database error from it, as it does for the checkpointer's)."""
 
 
 def classify(exc: BaseException) -> ModelCallError:

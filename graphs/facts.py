@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from graphs.user_key import user_from_label, user_label
+
 GROUPS = {
     "name": "name",
     "location": "facts",
@@ -39,8 +41,19 @@ class ProfileFact:
         return asdict(self)
 
 
+PROFILE_ROOT = "profile"
+
+
 def profile_namespace(user_id: str) -> tuple[str, str]:
-    return ("profile", user_id)
+    """Where the user's facts are kept; the id is encoded (see graphs.user_key)."""
+    return (PROFILE_ROOT, user_label(user_id))
+
+
+def profile_owner(namespace: tuple[str, ...]) -> str | None:
+    """The user id whose profile ``namespace`` is, or None for another namespace."""
+    if len(namespace) != 2 or namespace[0] != PROFILE_ROOT:
+        return None
+    return user_from_label(namespace[1])
 
 
 def fact_from_value(key: str, value: dict[str, Any]) -> ProfileFact:

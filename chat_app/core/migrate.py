@@ -37,6 +37,7 @@ from langgraph.checkpoint.base import CheckpointMetadata
 
 from chat_app.core.pg_backend import PgBackend, open_pg
 from chat_app.core.sqlite_backend import DB_NAME, SqliteBackend, StorageError, open_sqlite_backend
+from graphs.facts import PROFILE_ROOT, profile_owner
 
 if TYPE_CHECKING:
     import psycopg
@@ -323,7 +324,8 @@ def migrate(
             report.threads_copied += 1
             progress(f"copied thread {n}/{len(todo)}")
         report.profile_items = _copy_store(src, dst, step)
-        report.users |= {str(ns[1]) for ns in src.store.list_namespaces(prefix=("profile",))}
+        owners = map(profile_owner, src.store.list_namespaces(prefix=(PROFILE_ROOT,)))
+        report.users |= {user for user in owners if user is not None}
         _verify(src, dst, threads)
         return report
     finally:

@@ -47,7 +47,7 @@ from chat_app.core.outbox import Outbox, Unsent
 from chat_app.core.short_term import MessageCache, SessionContext, open_short_term
 from chat_app.safe_text import clean_input, is_blank, one_line
 from graphs.context import ChatContext
-from graphs.errors import ModelCallError, StreamInterrupted, classify
+from graphs.errors import ModelCallError, ProfileStoreError, StreamInterrupted, classify
 from graphs.facts import ProfileFact
 
 if TYPE_CHECKING:
@@ -83,10 +83,12 @@ def _holds_message(value: Any, message_id: str) -> bool:
 
 
 def storage_errors() -> tuple[type[Exception], ...]:
-    """What a storage failure raises: sqlite3.Error, and psycopg.Error once the
-    PostgreSQL backend has loaded psycopg (not imported here: SQLite needs none)."""
+    """What a storage failure raises: sqlite3.Error, a failing profile store
+    (whatever its cause), and psycopg.Error once the PostgreSQL backend has
+    loaded psycopg (not imported here: SQLite needs none)."""
     pg = sys.modules.get("psycopg")
-    return (sqlite3.Error, pg.Error) if pg is not None else (sqlite3.Error,)
+    found: tuple[type[Exception], ...] = (sqlite3.Error, ProfileStoreError)
+    return (*found, pg.Error) if pg is not None else found
 
 
 class ServiceError(Exception):
@@ -892,6 +894,13 @@ class ChatService:
     def _storage_message(self, exc: Exception) -> str:
         from chat_app.core.sqlite_backend import describe_sqlite_error
 
+        if isinstance(exc, ProfileStoreError):
+            # A database error under it is described like any other, and named.
+            cause = exc.__cause__
+            db_errors = tuple(e for e in storage_errors() if e is not ProfileStoreError)
+            if not isinstance(cause, db_errors):
+                return str(exc)
+            return self._storage_message(cause) + " (profile store)"
         if not isinstance(exc, sqlite3.Error):
             from chat_app.core.pg_backend import describe_pg_error
 
@@ -1076,7 +1085,8 @@ class ChatService:
     def profile(self) -> list[ProfileFact]:
         from graphs import profile as profile_mod
 
-        return profile_mod.read_profile(self.backend.store, self.user_id)
+        with self._storage_errors():
+            return profile_mod.read_profile(self.backend.store, self.user_id)
 
     def edit_fact(self, key: str, value: str) -> ProfileFact:
         from graphs import profile as profile_mod
@@ -1085,7 +1095,8 @@ class ChatService:
         if not value:
             raise ServiceError("a profile fact cannot be empty; use forget to remove it")
         try:
-            fact = profile_mod.set_fact(self.backend.store, self.user_id, key, value)
+            with self._storage_errors():
+                fact = profile_mod.set_fact(self.backend.store, self.user_id, key, value)
             self.changes.publish("profile")
             return fact
         except KeyError:
@@ -1094,14 +1105,17 @@ class ChatService:
     def forget(self, key: str) -> None:
         from graphs import profile as profile_mod
 
-        if not profile_mod.forget(self.backend.store, self.user_id, key):
+        with self._storage_errors():
+            found = profile_mod.forget(self.backend.store, self.user_id, key)
+        if not found:
             raise ServiceError(f"no profile fact named {one_line(key, 40)!r}")
         self.changes.publish("profile")
 
     def forget_all(self) -> int:
         from graphs import profile as profile_mod
 
-        n = profile_mod.forget_all(self.backend.store, self.user_id)
+        with self._storage_errors():
+            n = profile_mod.forget_all(self.backend.store, self.user_id)
         self.changes.publish("profile")
         return n
 

@@ -29,6 +29,7 @@ from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
 from chat_app.core.events import ChatMessage
+from graphs.user_key import user_label
 
 log = logging.getLogger(__name__)
 
@@ -239,7 +240,8 @@ class SessionContext:
     def __init__(self, tier: ShortTermTier, user_id: str, ttl_s: int) -> None:
         self.tier = tier
         self.ttl_s = ttl_s
-        self._prefix = f"{KEY_PREFIX}session:{user_id}:"
+        # Encoded (no ":" left in it), so that no id's keys overlap another's.
+        self._prefix = f"{KEY_PREFIX}session:{user_label(user_id)}:"
 
     def get_open_thread(self) -> str | None:
         value = self.tier.get(self._prefix + "open")

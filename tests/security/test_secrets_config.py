@@ -192,7 +192,8 @@ BAD_VALUES = {
     "unknown model": ('[model]\nname = "gpt-5"\n', "model.name: unknown model"),
     "bad base_url": ('[model]\nname = "openai:x"\nbase_url = "file:///x"\n', "model.base_url"),
     "negative attempts": ("[model]\nmax_attempts = 0\n", "model.max_attempts"),
-    "bad user id": ('[user]\nid = "../../etc"\n', "user.id"),
+    # Any name is an id ("../../etc" too: it is never part of a path); blank is not.
+    "blank user id": ('[user]\nid = "   "\n', "user.id: is empty"),
 }
 
 

@@ -5,14 +5,18 @@ from __future__ import annotations
 import html
 import re
 from datetime import UTC
+from pathlib import Path
 
 from textual.app import App, ComposeResult
 from textual.message import Message
 from textual.widgets import Input
 
+from chat_app.config import load_settings
 from chat_app.core.service import ChatService
-from chat_app.ui.widgets.profile_panel import FactRow, ProfilePanel
+from chat_app.ui.app import make_app
+from chat_app.ui.widgets.profile_panel import LOADING_TEXT, FactRow, ProfilePanel
 from graphs.profile import ProfileFact
+from tests.ui.test_chat import settle
 
 _SVG_TEXT = re.compile(
     r'<text[^>]*x="([\d.]+)"[^>]*clip-path="url\(#[^"]*-line-(\d+)\)"[^>]*>(.*?)</text>'
@@ -255,3 +259,40 @@ def test_snapshot_profile_panel(snap_compare: object) -> None:
 
 def test_snapshot_profile_panel_empty(snap_compare: object) -> None:
     assert snap_compare(Host([]), terminal_size=(60, 30))  # type: ignore[operator]
+
+
+async def test_profile_tab_loads_for_a_user_id_with_a_dot(tmp_path: Path) -> None:
+    """Login names like john.doe: the reply finishes, the Profile tab shows
+    what was learned, and forgetting it works."""
+    settings = load_settings(
+        None,
+        env={},
+        overrides={
+            "storage": {"data_dir": str(tmp_path / "data")},
+            "model": {"offline_token_delay_ms": 0},
+            "user": {"id": "john.doe"},
+        },
+        use_user_config=False,
+    )
+    service = ChatService(settings)
+    try:
+        app = make_app(settings, service, poll_interval_s=3600, warm_up_delay_s=0)
+        async with app.run_test(size=(120, 36)) as pilot:
+            await settle(pilot)
+            await pilot.click("#chat-input")
+            await pilot.press(*"my name is Bob", "enter")
+            await settle(pilot)
+            assert "Nice to meet you, Bob" in screen_text(app)
+            await pilot.press("f4")
+            await settle(pilot)
+            shown = screen_text(app)
+            assert LOADING_TEXT not in shown
+            assert "Bob" in [row.fact.value for row in app.query(FactRow)]
+            app.query_one(FactRow).focus()
+            await pilot.press("x")
+            await settle(pilot)
+            assert not app.query(FactRow)
+            assert "Nothing learned yet" in screen_text(app)
+        assert service.profile() == []
+    finally:
+        service.close()
