@@ -25,7 +25,7 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Input, Static, TabbedContent, TabPane
+from textual.widgets import Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
 from chat_app.config import Settings
@@ -54,10 +54,10 @@ from chat_app.ui.screens.text_prompt import TextPromptScreen
 from chat_app.ui.widgets.chat_view import ChatView
 from chat_app.ui.widgets.failure_notice import FailureNotice
 from chat_app.ui.widgets.key_bar import KeyBar
+from chat_app.ui.widgets.message_box import MessageBox
 from chat_app.ui.widgets.message_lines import MessageLines, code_blocks, prepare_rendering
 from chat_app.ui.widgets.recovery_banner import RecoveryBanner
 from chat_app.ui.widgets.status_line import StatusLine
-from chat_app.ui.widgets.steady_input import SteadyInput
 from chat_app.ui.widgets.thread_sidebar import ThreadSidebar
 from chat_app.ui.widgets.title_bar import TitleBar
 
@@ -224,7 +224,7 @@ class ChatApp(App[int]):
                 yield hidden(RecoveryBanner(id="recovery-banner"))
                 yield hidden(Static(Text(PREVIEW_NOTICE), id="preview-notice"))
                 yield ChatView(id="chat-view")
-                yield SteadyInput(placeholder="Message (Enter to send)", id="chat-input")
+                yield MessageBox(id="chat-input")
             with hidden(TabbedContent(id="side-panel"), not ui.show_side_panel):
                 with TabPane("History", id="tab-history"):
                     yield panels.make_history_pane(self.history_tz)
@@ -240,7 +240,7 @@ class ChatApp(App[int]):
         status = self.status
         status.model_name = self.service.model_name
         status.backend = self.service.backend_name
-        self.main_screen.query_one("#chat-input", Input).focus()
+        self.main_screen.query_one("#chat-input", MessageBox).focus()
         self._start_up()
         self.set_interval(self.poll_interval_s, self.poll_threads)
         self.set_interval(0.5, self._tick_retry)
@@ -273,8 +273,8 @@ class ChatApp(App[int]):
         return self._main_widget("status", "StatusLine", StatusLine)
 
     @property
-    def chat_input(self) -> Input:
-        return self._main_widget("input", "#chat-input", Input)
+    def chat_input(self) -> MessageBox:
+        return self._main_widget("input", "#chat-input", MessageBox)
 
     def _panel(self, kind: str) -> Widget | None:
         found = self.main_screen.query(f"#{kind}")
@@ -636,9 +636,9 @@ class ChatApp(App[int]):
 
         self._warm = self.call_service(load, loaded, group="profile")
 
-    @on(Input.Changed, "#chat-input")
-    def _typing(self, event: Input.Changed) -> None:
-        if event.value:
+    @on(MessageBox.Changed, "#chat-input")
+    def _typing(self, event: MessageBox.Changed) -> None:
+        if event.text_area.text:
             self.warm_up()
 
     @on(TabbedContent.TabActivated, "#side-panel")
@@ -648,8 +648,8 @@ class ChatApp(App[int]):
 
     # -- sending and replies --------------------------------------------------------
 
-    @on(Input.Submitted, "#chat-input")
-    def _submitted(self, event: Input.Submitted) -> None:
+    @on(MessageBox.Submitted, "#chat-input")
+    def _submitted(self, event: MessageBox.Submitted) -> None:
         event.stop()
         self.send(event.value)
 
@@ -933,6 +933,17 @@ class ChatApp(App[int]):
             return
         self.chat.show_messages(messages[: last_user + 1])
         self.start_reply(tid, lambda: self.service.regenerate(tid))
+
+    @on(MessageBox.RecallRequested)
+    def _recall_last_message(self) -> None:
+        """↑ in the empty box: select the person's last message (e edits and
+        resends it, Esc comes back)."""
+        lines = self.chat.lines
+        mine = [m for m in lines.messages if m.role == "user" and m.id]
+        if not mine:
+            return
+        lines.focus()
+        lines.select_message(mine[-1].id)
 
     @on(MessageLines.EditRequested)
     def _edit_requested(self, event: MessageLines.EditRequested) -> None:

@@ -78,7 +78,7 @@ def tmux(tmp_path: Path) -> Iterator[Tmux]:
 
 
 def test_walk_through(tmux: Tmux) -> None:
-    tmux.wait_for("Message (Enter to send)")
+    tmux.wait_for("Enter: send")
     tmux.type("My name is Alice")
     tmux.keys("Enter")
     tmux.wait_for("I'll remember your name")
@@ -116,3 +116,24 @@ def test_walk_through(tmux: Tmux) -> None:
     time.sleep(0.3)
     tmux.keys("Left")
     tmux.wait_for("branch 1 of 2")
+
+
+def test_a_pasted_block_of_three_lines_is_sent_whole(tmux: Tmux) -> None:
+    tmux.wait_for("Enter: send")
+    # A bracketed paste, as every modern terminal sends one.
+    subprocess.run(
+        ["tmux", "set-buffer", "-b", "three", "alpha line\nbeta line\ngamma line"], check=True
+    )
+    subprocess.run(["tmux", "paste-buffer", "-p", "-b", "three", "-t", tmux.name], check=True)
+    pane = tmux.wait_for("gamma line")
+    assert "alpha line" in pane and "beta line" in pane
+    tmux.type(" and more")
+    tmux.keys("C-j")
+    tmux.type("delta line")
+    tmux.keys("Enter")
+    pane = tmux.wait_for("You said")
+    lines = pane.splitlines()
+    at = next(i for i, line in enumerate(lines) if "▕ alpha line" in line)
+    assert "beta line" in lines[at + 1]
+    assert "gamma line and more" in lines[at + 2]
+    assert "delta line" in lines[at + 3]

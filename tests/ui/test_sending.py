@@ -13,12 +13,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from textual.widgets import Input
-
 from chat_app.config import Settings
 from chat_app.core.events import Event, ThreadInfo
 from chat_app.core.service import ChatService
 from chat_app.ui.app import UNSENT_NOTICE, make_app
+from chat_app.ui.widgets.message_box import MessageBox
 from tests.conftest import chat
 from tests.ui.conftest import make_settings, screen_text
 
@@ -61,7 +60,7 @@ async def test_a_message_is_drawn_as_sending_until_it_is_saved(tmp_path: Path) -
         await pilot.press(*"are you there", "enter")
         await pilot.pause()
         # Out of the box, kept on disk, drawn as not yet sent.
-        assert app.query_one("#chat-input", Input).value == ""
+        assert app.query_one("#chat-input", MessageBox).value == ""
         assert svc.outbox.pending_count() == 1
         screen = screen_text(app)
         assert "you (sending…)" in screen and "are you there" in screen
@@ -94,7 +93,7 @@ async def test_a_message_sent_before_the_first_thread_shows_goes_to_that_thread(
         await pilot.click("#chat-input")
         await pilot.press(*"sent while starting", "enter")
         await pilot.pause()
-        assert app.query_one("#chat-input", Input).value == ""
+        assert app.query_one("#chat-input", MessageBox).value == ""
         assert svc.outbox.pending_count() == 1
         svc.list_gate.set()
         await settle(pilot)
@@ -145,7 +144,7 @@ async def test_a_message_not_saved_before_a_crash_is_back_in_the_box(tmp_path: P
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         assert app.current_id == tid
-        assert app.query_one("#chat-input", Input).value == "words I must not lose"
+        assert app.query_one("#chat-input", MessageBox).value == "words I must not lose"
         assert any(n.message == UNSENT_NOTICE for n in app._notifications)
         # Sent now, it is in the thread once and no longer given back.
         await pilot.click("#chat-input")
@@ -171,7 +170,7 @@ async def test_text_typed_while_starting_stays_in_the_box(tmp_path: Path) -> Non
         svc.list_gate.set()
         await settle(pilot)
         assert app.current_id == tid
-        assert app.query_one("#chat-input", Input).value == "half a thought"
+        assert app.query_one("#chat-input", MessageBox).value == "half a thought"
     svc.close()
 
 
@@ -196,7 +195,7 @@ async def test_a_message_refused_by_an_unfinished_reply_stays_kept(tmp_path: Pat
         svc.list_gate.set()
         await settle(pilot)
         assert app.current_id == tid
-        assert app.query_one("#chat-input", Input).value == "too early"
+        assert app.query_one("#chat-input", MessageBox).value == "too early"
         assert svc.outbox.pending_count() == 0
     svc.close()
     again = ChatService(settings)
@@ -268,6 +267,6 @@ async def test_a_message_sent_while_starting_follows_the_resumed_reply(tmp_path:
             ("user", "and another thing"),
         ]
         assert [m.role for m in msgs] == ["user", "assistant", "user", "assistant"]
-        assert app.query_one("#chat-input", Input).value == ""
+        assert app.query_one("#chat-input", MessageBox).value == ""
         assert "and another thing" in screen_text(app)
     svc.close()

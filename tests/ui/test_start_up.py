@@ -7,11 +7,12 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from textual.widgets import Input, Static
+from textual.widgets import Static
 
 from chat_app.config import Settings
 from chat_app.core.service import ChatService
 from chat_app.ui.app import make_app
+from chat_app.ui.widgets.message_box import MessageBox
 from chat_app.ui.widgets.profile_panel import EMPTY_TEXT, LOADING_TEXT, ProfilePanel
 from tests.conftest import chat
 from tests.ui.conftest import make_settings, screen_text
@@ -50,7 +51,7 @@ async def test_typing_loads_the_agent_and_the_profile(tmp_path: Path) -> None:
         assert [f.value for f in panel.facts] == ["Alice"]
         assert not panel.query(".profile-empty")
         # The message typed meanwhile is kept and sends.
-        assert app.query_one("#chat-input", Input).value == "h"
+        assert app.query_one("#chat-input", MessageBox).value == "h"
         await pilot.press("i", "enter")
         await app.workers.wait_for_complete()
         await pilot.pause()
