@@ -338,6 +338,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         echo(json_for_terminal(settings.public_dict()))
         return 0
+    # Before migrate too: the PostgreSQL pool logs each failed connection.
+    _log_warnings_to_file(settings.data_dir)
     if args.command == "migrate":
         from chat_app.core.migrate import run_migrate_command
 
@@ -346,7 +348,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     from chat_app.core.sqlite_backend import StorageError
     from graphs.errors import ModelCallError
 
-    _log_warnings_to_file(settings.data_dir)
     try:
         service = ChatService(settings)
     except (StorageError, ModelCallError, ServiceError) as exc:

@@ -102,7 +102,7 @@ _SECRET_PARAM = re.compile(
 )
 # libpq keyword DSNs: password=secret, password = 'it''s', sslpassword=...
 _KEYWORD_PASSWORD = re.compile(
-    r"(?i)(?<![\w.-])((?:ssl)?password\s*=\s*)(?:'(?:[^'\\]|\\.)*'?|[^\s'][^\s]*)"
+    r"(?i)(?<![\w.?&;-])((?:ssl)?password\s*=\s*)(?:'(?:[^'\\]|\\.)*'?|[^\s'][^\s]*)"
 )
 REDACTED = "***"
 
