@@ -100,7 +100,7 @@ _URL_AUTHORITY = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^/?#\s]*)")
 _SECRET_PARAM = re.compile(
     r"(?i)([?&;](?:[a-z0-9_.-]*(?:password|passwd|pwd|secret|token|key)[a-z0-9_.-]*)=)[^&#\s]*"
 )
-# libpq keyword DSNs: password=secret, password = 'it''s', sslpassword=...
+# libpq keyword DSNs: password=secret, password = 'it\'s', sslpassword=...
 _KEYWORD_PASSWORD = re.compile(
     r"(?i)(?<![\w.?&;-])((?:ssl)?password\s*=\s*)(?:'(?:[^'\\]|\\.)*'?|[^\s'][^\s]*)"
 )
