@@ -5,6 +5,10 @@ Every piece of text that came from a person, a model or storage goes through
 sequences through to the terminal even with ``markup=False`` (OSC 52 clipboard
 writes, window titles, OSC 8 links, ``ESC[2J``), so all C0/C1 control
 characters are replaced by visible symbols here; newlines and tabs survive.
+
+Text leaving the app (printed, or copied through OSC 52) goes through
+:func:`to_terminal`; passwords in URLs and DSNs that could be shown go
+through :func:`redact_secrets`.
 """
 
 from __future__ import annotations
