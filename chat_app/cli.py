@@ -6,7 +6,7 @@ Every error is one line on stderr and a non-zero exit; no tracebacks.
 from __future__ import annotations
 
 import argparse
-import json
+import logging
 import os
 import sys
 import time
@@ -23,8 +23,17 @@ EX_USAGE = 2
 EX_FAIL = 1
 
 
+class _Parser(argparse.ArgumentParser):
+    def _print_message(self, message: str, file: Any = None) -> None:
+        # Usage errors quote the arguments given: no control character from
+        # them reaches the terminal.
+        from chat_app.safe_text import to_terminal
+
+        super()._print_message(to_terminal(message), file)
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="chat-app",
         description="A terminal chat app whose conversations survive anything.",
     )
@@ -122,31 +131,35 @@ def _settings(args: argparse.Namespace, warnings: list[str] | None = None) -> Se
         return load_settings(args.config, overrides=overrides, warnings=warnings)
     warnings = []
     settings = load_settings(args.config, overrides=overrides, warnings=warnings)
+    from chat_app.ops import say
+
     for w in warnings:
-        print(f"chat-app: warning: {w}", file=sys.stderr)
+        say(f"warning: {w}")
     return settings
 
 
 def _print_events(events: Iterator[Event], out: TextIO) -> int:
     from chat_app.core.events import ReplyFailed, ReplyFinished, Retrying, ThreadBusy, Token
-    from chat_app.safe_text import to_display
+    from chat_app.ops import say
+    from chat_app.safe_text import echo
 
     status = 0
+    after_cr = False
     for ev in events:
         if isinstance(ev, Token):
-            out.write(to_display(ev.text))
-            out.flush()
+            # A CRLF split across two tokens is one line break, not two.
+            text = ev.text[1:] if after_cr and ev.text.startswith("\n") else ev.text
+            after_cr = text.endswith("\r")
+            echo(text, file=out, end="", flush=True)
         elif isinstance(ev, Retrying):
-            print(
-                f"\nchat-app: {to_display(ev.reason)}; retrying {ev.attempt}/{ev.max_attempts}"
-                f" in {ev.delay_s:.0f} s",
-                file=sys.stderr,
-            )
+            sys.stderr.write("\n")
+            say(f"{ev.reason}; retrying {ev.attempt}/{ev.max_attempts} in {ev.delay_s:.0f} s")
         elif isinstance(ev, ThreadBusy):
-            print("chat-app: the thread is busy in another window; waiting", file=sys.stderr)
+            say("the thread is busy in another window; waiting")
         elif isinstance(ev, ReplyFailed):
             hint = f" (run: chat-app resume {ev.thread_id})" if ev.can_retry else ""
-            print(f"\nchat-app: reply failed: {to_display(ev.reason)}{hint}", file=sys.stderr)
+            sys.stderr.write("\n")
+            say(f"reply failed: {ev.reason}{hint}")
             status = EX_FAIL
         elif isinstance(ev, ReplyFinished):
             if ev.message.status == "stopped":
@@ -157,7 +170,7 @@ def _print_events(events: Iterator[Event], out: TextIO) -> int:
 
 
 def _cmd(service: ChatService, args: argparse.Namespace) -> int:
-    from chat_app.safe_text import one_line, to_display
+    from chat_app.safe_text import echo, json_for_terminal, one_line
 
     cmd = args.command
     if cmd == "send":
@@ -166,7 +179,7 @@ def _cmd(service: ChatService, args: argparse.Namespace) -> int:
             thread_id = service.get_thread(args.thread).id
         else:
             thread_id = service.create_thread().id
-        print(thread_id, file=sys.stderr)
+        echo(thread_id, file=sys.stderr)
         from chat_app.ops import recover_before_send
 
         if recover_before_send(service, thread_id if args.thread else None):
@@ -181,12 +194,12 @@ def _cmd(service: ChatService, args: argparse.Namespace) -> int:
     if cmd == "threads":
         threads = service.list_threads(query=args.search)
         if args.json:
-            print(json.dumps([t._asdict() for t in threads], ensure_ascii=False, indent=2))
+            echo(json_for_terminal([t._asdict() for t in threads]))
         else:
             for t in threads:
                 when = time.strftime("%Y-%m-%d %H:%M", time.localtime(t.updated_at))
                 flag = " [interrupted]" if t.interrupted else ""
-                print(
+                echo(
                     f"{t.id}  {when}  {t.message_count:>4} msgs  "
                     f"{one_line(t.title or '(untitled)', 60)}{flag}"
                 )
@@ -198,58 +211,61 @@ def _cmd(service: ChatService, args: argparse.Namespace) -> int:
         else:
             entries = service.branch_timeline(args.thread)
         if args.json:
-            print(json.dumps([c.__dict__ for c in entries], ensure_ascii=False, indent=2))
+            echo(json_for_terminal([c.__dict__ for c in entries]))
         else:
             for c in entries:
                 when = time.strftime("%H:%M:%S", time.localtime(c.created_at))
                 label = c.summary or f"({c.source})"
                 extra = "  [profile updated]" if c.profile_updated else ""
-                print(f"{c.id}  step {c.step:>4}  {when}  {one_line(label, 70)}{extra}")
+                echo(f"{c.id}  step {c.step:>4}  {when}  {one_line(label, 70)}{extra}")
         return 0
     if cmd == "rewind":
         msgs = service.rewind(args.thread, args.checkpoint)
-        print(f"rewound: the thread now continues after {len(msgs)} messages")
+        echo(f"rewound: the thread now continues after {len(msgs)} messages")
         return 0
     if cmd == "show":
         for m in service.load_messages(args.thread):
             who = "you" if m.role == "user" else "assistant"
-            print(f"{who}: {to_display(m.text)}")
+            echo(f"{who}: {m.text}")
         return 0
     if cmd == "export":
-        print(to_display(service.export_thread(args.thread, args.format)))
+        # Markdown is for reading: made safe wherever it goes. JSON is the
+        # exact copy; it is all ASCII with its controls escaped, so this
+        # leaves it unchanged.
+        echo(service.export_thread(args.thread, args.format))
         return 0
     if cmd == "import":
         from chat_app.core.transfer import read_import_file
 
         info = service.import_thread(read_import_file(args.file), new_id=args.new_id)
-        print(info.id)
+        echo(info.id)
         return 0
     if cmd == "rename":
         service.rename_thread(args.thread, args.title)
         return 0
     if cmd == "delete":
         service.delete_thread(args.thread)
-        print("deleted")
+        echo("deleted")
         return 0
     if cmd == "profile":
         pc = getattr(args, "profile_command", None)
         if pc == "forget":
             if args.key == "all":
-                print(f"forgot {service.forget_all()} facts")
+                echo(f"forgot {service.forget_all()} facts")
             else:
                 service.forget(args.key)
-                print(f"forgot {args.key}")
+                echo(f"forgot {args.key}")
             return 0
         if pc == "set":
             service.edit_fact(args.key, args.value)
             return 0
         facts = service.profile()
         if args.json:
-            print(json.dumps([f.to_dict() for f in facts], ensure_ascii=False, indent=2))
+            echo(json_for_terminal([f.to_dict() for f in facts]))
         else:
             for f in facts:
                 where = f"thread {f.thread_id[:8]}" if f.thread_id else "edited"
-                print(
+                echo(
                     f"{f.key}: {one_line(f.value, 60)}  (learned {f.learned_at}, {where}, "
                     f"from: {one_line(f.source_text, 40)!r})"
                 )
@@ -257,11 +273,18 @@ def _cmd(service: ChatService, args: argparse.Namespace) -> int:
     raise AssertionError(cmd)
 
 
+class _RedactingFormatter(logging.Formatter):
+    """A library's message may quote a DSN or URL: its password stays out of the log."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        from chat_app.safe_text import redact_secrets
+
+        return redact_secrets(super().format(record))
+
+
 def _log_warnings_to_file(data_dir: Path) -> None:
     """Library warnings (e.g. a blocked type in a damaged checkpoint) go to the
     0600 log file, not onto the terminal: errors stay one line."""
-    import logging
-
     root = logging.getLogger()
     if any(getattr(h, "chat_app", False) for h in root.handlers):
         return
@@ -270,7 +293,7 @@ def _log_warnings_to_file(data_dir: Path) -> None:
         data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd = os.open(data_dir / "chat-app.log", os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o600)
         handler = logging.StreamHandler(os.fdopen(fd, "a", encoding="utf-8"))
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(_RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     except OSError:
         handler = logging.NullHandler()
     handler.setLevel(logging.WARNING)
@@ -281,10 +304,13 @@ def _log_warnings_to_file(data_dir: Path) -> None:
 def _log_crash(data_dir: Path) -> Path:
     import traceback
 
+    from chat_app.safe_text import redact_secrets
+
     path = data_dir / "chat-app.log"
     fd = os.open(path, os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o600)
     with os.fdopen(fd, "a", encoding="utf-8") as fh:
-        fh.write(time.strftime("%Y-%m-%d %H:%M:%S ") + traceback.format_exc() + "\n")
+        trace = redact_secrets(traceback.format_exc())
+        fh.write(time.strftime("%Y-%m-%d %H:%M:%S ") + trace + "\n")
     return path
 
 
@@ -293,7 +319,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("LANGGRAPH_STRICT_MSGPACK", "true")
     args = _parser().parse_args(argv)
     from chat_app.config import EX_CONFIG, ConfigError
-    from chat_app.ops import UsageError
+    from chat_app.ops import UsageError, say
 
     if args.command == "doctor":
         from chat_app.doctor import run_doctor
@@ -301,19 +327,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             return run_doctor(lambda warnings: _settings(args, warnings), full=args.full)
         except UsageError as exc:
-            print(f"chat-app: {exc}", file=sys.stderr)
+            say(str(exc))
             return EX_USAGE
     try:
         settings = _settings(args)
     except ConfigError as exc:
-        print(f"chat-app: config error: {exc}", file=sys.stderr)
+        say(f"config error: {exc}")
         return EX_CONFIG
     except UsageError as exc:
-        print(f"chat-app: {exc}", file=sys.stderr)
+        say(str(exc))
         return EX_USAGE
     if args.command == "config":
-        print(json.dumps(settings.public_dict(), indent=2))
+        from chat_app.safe_text import echo, json_for_terminal
+
+        echo(json_for_terminal(settings.public_dict()))
         return 0
+    # Before migrate too: the PostgreSQL pool logs each failed connection.
+    _log_warnings_to_file(settings.data_dir)
     if args.command == "migrate":
         from chat_app.core.migrate import run_migrate_command
 
@@ -322,21 +352,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     from chat_app.core.sqlite_backend import StorageError
     from graphs.errors import ModelCallError
 
-    _log_warnings_to_file(settings.data_dir)
     try:
         service = ChatService(settings)
     except (StorageError, ModelCallError, ServiceError) as exc:
-        print(f"chat-app: {exc}", file=sys.stderr)
+        say(str(exc))
         return EX_FAIL
     from chat_app.core.short_term import RedisTier
 
     tier = service.short_term
     if isinstance(tier, RedisTier) and tier.probe() == "degraded":
         # Nothing is lost without Redis (it never holds the only copy); say so once.
-        print(
-            "chat-app: warning: Redis does not answer; session context stays in this"
-            " process until it is back",
-            file=sys.stderr,
+        say(
+            "warning: Redis does not answer; session context stays in this process until it is back"
         )
     try:
         if args.command is None:
@@ -345,20 +372,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_app(settings, service)
         return _cmd(service, args)
     except ServiceError as exc:
-        print(f"chat-app: {exc}", file=sys.stderr)
+        say(str(exc))
         return EX_FAIL
     except KeyboardInterrupt:
-        print("\nchat-app: interrupted", file=sys.stderr)
+        sys.stderr.write("\n")
+        say("interrupted")
         return 130
     except BrokenPipeError:
         return 0
     except Exception as exc:
         # Never a traceback on the terminal: one line, the details in the log.
         log_path = _log_crash(settings.data_dir)
-        print(
-            f"chat-app: internal error ({type(exc).__name__}); details in {log_path}",
-            file=sys.stderr,
-        )
+        say(f"internal error ({type(exc).__name__}); details in {log_path}")
         return EX_FAIL
     finally:
         service.close()

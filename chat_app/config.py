@@ -141,9 +141,15 @@ class Settings:
         return self.user.id.strip() or _os_user()
 
     def public_dict(self) -> dict[str, Any]:
-        """Settings as plain data, without the secret (for `config --show`)."""
+        """Settings as plain data, without the secrets (for `config --show`):
+        no API key, and URLs and DSNs without their passwords."""
+        from chat_app.safe_text import redact_secrets
+
         out = {
-            f.name: dataclasses.asdict(getattr(self, f.name))
+            f.name: {
+                k: redact_secrets(v) if isinstance(v, str) else v
+                for k, v in dataclasses.asdict(getattr(self, f.name)).items()
+            }
             for f in dataclasses.fields(self)
             if f.name in SECTIONS
         }

@@ -35,15 +35,22 @@ class Doctor:
         self.out = out
         self.failed = 0
 
+    def line(self, text: str) -> None:
+        """Every line doctor prints: details quote URLs, paths and server errors,
+        so passwords are redacted and control characters made visible."""
+        from chat_app.safe_text import echo, redact_secrets
+
+        echo(redact_secrets(text), file=self.out)
+
     def ok(self, what: str, detail: str) -> None:
-        print(f"OK    {what}: {detail}", file=self.out)
+        self.line(f"OK    {what}: {detail}")
 
     def warn(self, what: str, detail: str) -> None:
-        print(f"WARN  {what}: {detail}", file=self.out)
+        self.line(f"WARN  {what}: {detail}")
 
     def fail(self, what: str, detail: str) -> None:
         self.failed += 1
-        print(f"FAIL  {what}: {detail}", file=self.out)
+        self.line(f"FAIL  {what}: {detail}")
 
 
 def _mode(path: Path) -> int:
@@ -257,7 +264,7 @@ def check_postgres(d: Doctor, dsn: str) -> None:
             + " (`chat-app prune --dry-run` shows what old branches could go)",
         )
         for line in size_table(sizes):
-            print(line, file=d.out)
+            d.line(line)
         held = conn.execute(
             "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
             " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
@@ -430,5 +437,5 @@ def run_doctor(
             check_disk(d, data_dir)
     check_profile_store(d, settings)
     check_model(d, settings)
-    print("healthy" if not d.failed else f"{d.failed} problem(s) found", file=d.out)
+    d.line("healthy" if not d.failed else f"{d.failed} problem(s) found")
     return 1 if d.failed else 0

@@ -11,6 +11,8 @@ import re
 import sys
 from typing import TYPE_CHECKING, Any
 
+from chat_app.safe_text import echo, redact_secrets
+
 if TYPE_CHECKING:
     from chat_app.core.events import Event
     from chat_app.core.service import ChatService, RecoveryReport
@@ -49,8 +51,9 @@ def parse_chaos(spec: str) -> dict[str, int]:
     return out
 
 
-def _say(line: str) -> None:
-    print(f"chat-app: {line}", file=sys.stderr)
+def say(line: str) -> None:
+    """One line for the person on stderr: no secret, no control character."""
+    echo(f"chat-app: {redact_secrets(line)}", file=sys.stderr)
 
 
 def _report_lines(report: RecoveryReport) -> list[str]:
@@ -74,10 +77,10 @@ def recover_before_send(service: ChatService, thread_id: str | None) -> bool:
     report = service.recover(resume=auto)
     for line in _report_lines(report):
         if not line.startswith("thread "):
-            _say(line)
+            say(line)
     # A thread in report.busy has a live reply elsewhere: send waits for its lock.
     if thread_id is not None and thread_id in report.interrupted:
-        _say(
+        say(
             f"the last reply in thread {thread_id} did not finish; run"
             f" `chat-app resume {thread_id}` or `chat-app discard {thread_id}` first"
             " (or send with --auto-resume)"
@@ -92,15 +95,15 @@ def cmd_recover(service: ChatService) -> int:
     for t in report.busy:
         lines.append(f"thread {t} is being written by another instance right now")
     if not lines:
-        print("nothing to recover: every reply finished")
+        echo("nothing to recover: every reply finished")
     for line in lines:
-        print(line)
+        echo(redact_secrets(line))
     return 1 if report.failed else 0
 
 
 def cmd_discard(service: ChatService, thread_id: str) -> int:
     service.discard(thread_id)
-    print("discarded the interrupted reply; the thread continues from before it (kept in history)")
+    echo("discarded the interrupted reply; the thread continues from before it (kept in history)")
     return 0
 
 
@@ -124,7 +127,7 @@ def cmd_prune(service: ChatService, args: argparse.Namespace) -> int:
         lock = backend.lock(tid)
         if not lock.try_acquire():
             report.skipped_busy.append(tid)
-            print(f"thread {tid}: skipped (a reply is being written in another window)")
+            echo(f"thread {tid}: skipped (a reply is being written in another window)")
             continue
         with lock:
             plan = mt.plan_thread(upkeep, tid, policy)
@@ -133,7 +136,7 @@ def cmd_prune(service: ChatService, args: argparse.Namespace) -> int:
             if not args.dry_run:
                 upkeep.delete(tid, plan.ids)
         report.threads.append(plan)
-        print(
+        echo(
             f"thread {tid}: {verb} {plan.checkpoints} checkpoints of {plan.branches}"
             f" old branch{'es' if plan.branches != 1 else ''} ({mt.human_bytes(plan.bytes)})"
         )
@@ -142,17 +145,17 @@ def cmd_prune(service: ChatService, args: argparse.Namespace) -> int:
         f" in {len(report.threads)} threads; current branches untouched"
     )
     if args.dry_run:
-        print(total + "; nothing was changed (dry run)")
+        echo(total + "; nothing was changed (dry run)")
         return 0
     if not upkeep.compacts:
-        print(
+        echo(
             f"{total}; tables {mt.human_bytes(report.file_bytes_before)}; no VACUUM needed on"
             " PostgreSQL (autovacuum makes the freed space reusable)"
         )
         return 0
     upkeep.compact()
     after = upkeep.total_bytes()
-    print(
+    echo(
         f"{total}; database {mt.human_bytes(report.file_bytes_before)}"
         f" -> {mt.human_bytes(after)} after VACUUM"
     )
@@ -186,7 +189,7 @@ def cmd_soak(service: ChatService, args: argparse.Namespace) -> int:
     if args.wait_go:
         # The harness checks the database while this process starts; nothing
         # is written before it says GO.
-        print("OPEN", flush=True)
+        echo("OPEN", flush=True)
         if sys.stdin.readline().strip() != "GO":
             return 1
     for tid in threads:
@@ -200,13 +203,13 @@ def cmd_soak(service: ChatService, args: argparse.Namespace) -> int:
                     raise
     # Loaded before READY: the harness's kills are meant to land in the work.
     service.load_agent()
-    print("READY", flush=True)
+    echo("READY", flush=True)
     report = service.recover(resume=True)
     for tid in report.resumed:
-        print(f"RESUMED {tid}", flush=True)
+        echo(f"RESUMED {tid}", flush=True)
     for tid, why in report.failed:
-        print(f"RESUME-FAILED {tid} {why}", flush=True)
-    print(f"RECOVERED {len(report.resumed)}", flush=True)
+        echo(f"RESUME-FAILED {tid} {why}", flush=True)
+    echo(f"RECOVERED {len(report.resumed)}", flush=True)
     n = _next_turn(service, threads, args.prefix)
     sent = 0
     while args.count < 0 or sent < args.count:
@@ -215,9 +218,9 @@ def cmd_soak(service: ChatService, args: argparse.Namespace) -> int:
         for ev in service.send(tid, f"{args.prefix} {n}"):
             events.append(ev)
             if isinstance(ev, ReplyFailed):
-                print(f"FAILED {n} {ev.reason}", flush=True)
+                echo(f"FAILED {n} {ev.reason}", flush=True)
                 return 1
-        print(f"ACK {n}", flush=True)
+        echo(f"ACK {n}", flush=True)
         n += 1
         sent += 1
     return 0

@@ -45,7 +45,7 @@ from chat_app.core.events import (
 )
 from chat_app.core.outbox import Unsent
 from chat_app.core.service import ChatService, PendingRun, ServiceError
-from chat_app.safe_text import is_blank, to_display
+from chat_app.safe_text import is_blank, to_display, to_terminal
 from chat_app.ui import panels
 from chat_app.ui.commands import ChatCommands
 from chat_app.ui.format import title_text
@@ -966,6 +966,12 @@ class ChatApp(App[int]):
             TextPromptScreen("Edit and resend (the thread forks here)", message.text),
             edited,
         )
+
+    def copy_to_clipboard(self, text: str) -> None:
+        """Every copy goes to the terminal as OSC 52 and is pasted from there:
+        ``ESC[201~`` in a copied reply would end a bracketed paste and run the
+        rest in a shell, so the text leaves through ``to_terminal``."""
+        super().copy_to_clipboard(to_terminal(text))
 
     @on(MessageLines.CopyRequested)
     def _copy_requested(self, event: MessageLines.CopyRequested) -> None:

@@ -7,16 +7,25 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from chat_app.config import load_settings
 from chat_app.core.events import ReplyFailed
 from chat_app.core.service import ChatService
+from chat_app.safe_text import redact_secrets
 from tests.fake_openai import FakeOpenAI
 from tests.security.conftest import CLI, REPO, cli_env, one_error_line, run_cli
+from tests.services.conftest import (  # noqa: F401 - fixtures
+    free_port,
+    pg_database,
+    pg_dsn,
+    require_redis,
+)
 
 SENTINEL = "sk-SENTINEL-7f3a9c1e5b2d4f6a8c0e"
 
@@ -278,3 +287,202 @@ def test_unreachable_postgres_is_one_line(tmp_path: Path, monkeypatch: pytest.Mo
         ChatService(settings)
     text = str(err.value)
     assert "\n" not in text and "PostgreSQL" in text and SENTINEL not in text
+
+
+# -- passwords in URLs and DSNs ----------------------------------------------------------
+
+REDACTIONS = {
+    "postgresql://app:s3cret@db:5432/chat?sslmode=require": (
+        "postgresql://app:***@db:5432/chat?sslmode=require"
+    ),
+    "redis://:s3cret@cache:6379/0": "redis://:***@cache:6379/0",
+    "rediss://default:s3cret@cache/0": "rediss://default:***@cache/0",
+    "https://bob:s3cret@llm.example/v1": "https://bob:***@llm.example/v1",
+    "http://llm.example/v1?key=s3cret&x=1": "http://llm.example/v1?key=***&x=1",
+    "http://h/v1?api_key=s3cret": "http://h/v1?api_key=***",
+    "http://h/v1?x=1&token=s3cret#frag": "http://h/v1?x=1&token=***#frag",
+    "postgresql://h/db?password=s3cret&user=a": "postgresql://h/db?password=***&user=a",
+    "host=db user=app password=s3cret dbname=chat": "host=db user=app password=*** dbname=chat",
+    "host=db password = 's3 cr\\'et' port=5": "host=db password = *** port=5",
+    "sslpassword=s3cret host=db": "sslpassword=*** host=db",
+    "no redis://u:s3cret@h:1/0 (refused)": "no redis://u:***@h:1/0 (refused)",
+    "postgresql://u:p@ss:s3cret@h/db": "postgresql://u:***@h/db",
+}
+UNCHANGED = [
+    "postgresql://app@db:5432/chat",
+    "https://api.openai.com/v1",
+    "see https://someone@example.com/page",
+    "plain text with a key and a password in prose",
+    "/home/me/.local/share/chat-app",
+]
+
+
+@pytest.mark.parametrize("text", REDACTIONS)
+def test_redact_secrets(text: str) -> None:
+    assert redact_secrets(text) == REDACTIONS[text]
+    assert "s3cret" not in redact_secrets(text)
+
+
+@pytest.mark.parametrize("text", UNCHANGED)
+def test_redact_secrets_leaves_the_rest(text: str) -> None:
+    assert redact_secrets(text) == text
+
+
+PASSWORD_CHARS = st.characters(
+    blacklist_categories=("Cc", "Cs", "Z"), blacklist_characters="@/?#&:'"
+)
+
+
+@given(st.text(alphabet=PASSWORD_CHARS, min_size=4))
+def test_any_password_in_a_url_is_redacted(password: str) -> None:
+    for form in (
+        f"postgresql://u:{password}@h:5432/db",
+        f"redis://:{password}@h:6379/0",
+        f"http://h/v1?x=1&token={password}",
+        f"host=h password={password} dbname=d",
+    ):
+        out = redact_secrets(form)
+        assert "***" in out and password not in out.replace("***", ""), (form, out)
+
+
+PG_PASS = "pgPASS-3f9a1c77"
+REDIS_PASS = "rdPASS-8b2e4d55"
+BASE_PASS = "basePASS-5c7d9e33"
+ENV_KEY = "sk-ENVKEY-1a2b3c4d5e"
+FILE_KEY = "sk-FILEKEY-9z8y7x6w5v"
+PLANTED = (PG_PASS, REDIS_PASS, BASE_PASS, ENV_KEY, FILE_KEY)
+
+
+def every_command(
+    run: Callable[..., subprocess.CompletedProcess[str]], tmp_path: Path, migrate_to: str
+) -> list[subprocess.CompletedProcess[str]]:
+    """Run every CLI command (the TUI aside) once, the later ones on the thread
+    the first send made when there is one; failures are expected."""
+    done = [run("config"), run("doctor"), run("doctor", "--full")]
+    done.append(sent := run("send", "--new", "hello"))
+    tid = (sent.stderr.split() or ["none"])[-1]
+    tid = next((w for w in sent.stderr.split() if len(w) == 36), tid)
+    done += [run("send", "--thread", tid, "again"), run("threads"), run("threads", "--json")]
+    done.append(hist := run("history", tid, "--json", "--all"))
+    first = json.loads(hist.stdout)[-1]["id"] if hist.returncode == 0 else "none"
+    done += [run("history", tid), run("show", tid), run("export", tid)]
+    done.append(exported := run("export", tid, "--format", "json"))
+    file = tmp_path / "exported.json"
+    file.write_text(exported.stdout or "{}")
+    done += [
+        run("import", str(file), "--new-id"),
+        run("rename", tid, "renamed"),
+        run("rewind", tid, first),
+        run("resume", tid),
+        run("discard", tid),
+        run("recover"),
+        run("--auto-resume", "recover"),
+        run("prune", "--dry-run"),
+        run("prune"),
+        run("profile"),
+        run("profile", "--json"),
+        run("profile", "set", "name", "Bob"),
+        run("profile", "forget", "nothing"),
+        run("profile", "forget", "all"),
+        run("soak", "--thread", "soak-thread", "--count", "1"),
+        run("migrate", "--to", migrate_to),
+        run("delete", tid),
+        run("show", "no-such-thread"),
+    ]
+    return done
+
+
+def leaks(data_dir: Path, done: list[subprocess.CompletedProcess[str]]) -> list[str]:
+    """Each planted secret found in an output or in a file under the data dir."""
+    found = []
+    for secret in PLANTED:
+        for proc in done:
+            if secret in proc.stdout + proc.stderr:
+                found.append(f"{secret} in output of {proc.args[3:]}")
+        for f in (p for p in data_dir.rglob("*") if p.is_file()):
+            if secret.encode() in f.read_bytes():
+                found.append(f"{secret} in {f}")
+    return found
+
+
+@pytest.mark.services
+def test_no_password_or_key_in_any_output_or_file_with_working_services(
+    tmp_path: Path, request: pytest.FixtureRequest, fake: FakeOpenAI
+) -> None:
+    require_redis()
+    data_dir = tmp_path / "data"
+    dsn = str(request.getfixturevalue("pg_dsn")).replace("postgres@", f"postgres:{PG_PASS}@", 1)
+    base = fake.base_url.replace("://", f"://user:{BASE_PASS}@", 1)
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(
+        f'[storage]\nbackend = "postgres"\ndsn = "{dsn}"\n'
+        f'[short_term]\nredis_url = "redis://:{REDIS_PASS}@127.0.0.1:6379/0"\n'
+        f'[model]\nname = "openai:fake"\nbase_url = "{base}"\nmax_attempts = 1\n'
+    )
+    fake.status(401, {"error": {"message": f"Incorrect API key provided: {ENV_KEY}"}})
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return run_cli(data_dir, "--config", str(cfg), *args, OPENAI_API_KEY=ENV_KEY)
+
+    done = every_command(run, tmp_path, dsn)
+    shown = json.loads(done[0].stdout)
+    assert shown["storage"]["dsn"].startswith("postgresql://postgres:***@")
+    assert shown["short_term"]["redis_url"] == "redis://:***@127.0.0.1:6379/0"
+    assert shown["model"]["base_url"].startswith("http://user:***@127.0.0.1:")
+    # The model server was used (httpx sends the URL's user:password as Basic
+    # auth in place of the bearer key).
+    assert len(fake.requests) >= 3
+    failed = [(p.args[3:], p.stderr) for p in done if p.returncode != 0]
+    assert len(failed) <= 10, failed
+    assert leaks(data_dir, done) == []
+
+
+def test_no_password_or_key_in_any_output_or_file_when_everything_is_down(
+    tmp_path: Path,
+) -> None:
+    """SQLite with PostgreSQL (for migrate), Redis and the model server all on
+    closed loopback ports; the key from a key file."""
+    data_dir = tmp_path / "data"
+    closed = free_port()
+    key = tmp_path / "key"
+    key.write_text(FILE_KEY)
+    key.chmod(0o600)
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(
+        f'[storage]\ndsn = "host=127.0.0.1 port={closed} user=app password={PG_PASS}"\n'
+        f'[short_term]\nredis_url = "redis://:{REDIS_PASS}@127.0.0.1:{closed}/0"\n'
+        f'[model]\nname = "openai:x"\napi_key_file = "{key}"\nmax_attempts = 1\n'
+        f'base_url = "http://user:{BASE_PASS}@127.0.0.1:{closed}/v1?key={BASE_PASS}"\n'
+        "connect_timeout_s = 2\n"
+    )
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return run_cli(data_dir, "--config", str(cfg), *args)
+
+    done = every_command(run, tmp_path, f"postgresql://app:{PG_PASS}@127.0.0.1:{closed}/x")
+    shown = json.loads(done[0].stdout)
+    assert shown["storage"]["dsn"].endswith("user=app password=***")
+    assert any("reply failed" in p.stderr for p in done)
+    assert leaks(data_dir, done) == []
+    # And with PostgreSQL itself down every command fails in one line, no secret.
+    pg_cfg = tmp_path / "pg.toml"
+    pg_cfg.write_text(
+        f'[storage]\nbackend = "postgres"\n'
+        f'dsn = "postgresql://app:{PG_PASS}@127.0.0.1:{closed}/x?password={PG_PASS}"\n'
+    )
+    # Every command but config, doctor and migrate opens the database first
+    # and stops there (8 s each): a few stand for them all.
+    down = [
+        run_cli(data_dir, "--config", str(pg_cfg), *args, OPENAI_API_KEY=ENV_KEY)
+        for args in (
+            ["config"],
+            ["doctor"],
+            ["send", "--new", "hello"],
+            ["threads"],
+            ["migrate", "--to", f"postgresql://app:{PG_PASS}@127.0.0.1:{closed}/x"],
+        )
+    ]
+    for proc in down[1:]:
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert all(len(p.stderr.splitlines()) <= 1 for p in down), [p.stderr for p in down]
+    assert leaks(data_dir, down) == []

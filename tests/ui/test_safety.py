@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from chat_app.safe_text import to_terminal
 from chat_app.ui import input_guard
 from graphs.profile import ProfileFact
 from tests.ui.conftest import screen_text
@@ -89,3 +90,49 @@ def test_invalid_utf8_from_keyboard_is_replaced():
     decode = linux_driver.getincrementaldecoder("utf-8")().decode
     assert decode(b"ab\xffc\xc3") == "ab\ufffdc"
     assert decode(b"\xa9", final=True) == "é"
+
+
+# A reply whose code block would end a bracketed paste and run `touch` when
+# pasted into a shell, with OSC 52, BEL, 8-bit CSI and a lone CR besides.
+PASTE_ESCAPE = "run:\n```sh\ntouch /tmp/x\x1b[201~\necho \x1b]52;c;SGk=\x07\x9b2J\rdone\n```\n"
+
+
+async def test_copied_text_carries_no_control_characters(app_factory, service):
+    import base64
+    import re
+
+    from langchain_core.messages import AIMessage, HumanMessage
+
+    tid = service.create_thread("copy").id
+    msgs = [HumanMessage(content="q", id="h1"), AIMessage(content=PASTE_ESCAPE, id="a1")]
+    service.graph.update_state(
+        {"configurable": {"thread_id": tid}}, {"messages": msgs}, as_node="remember"
+    )
+    service.index.set_count(tid, 2)
+    app = app_factory()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        written: list[str] = []
+        driver_write = app._driver.write
+        app._driver.write = lambda data: (written.append(data), driver_write(data))[1]
+        copies = []
+        for keys in (["ctrl+y"], ["f6"]):
+            await pilot.press(*keys)
+            await pilot.pause()
+            copies.append(app.clipboard)
+        # From the chat, with the reply selected: c copies it, y its code block.
+        app.chat.lines.focus()
+        await pilot.press("up")
+        for key in ("c", "y"):
+            await pilot.press(key)
+            await pilot.pause()
+            copies.append(app.clipboard)
+        sent = [
+            base64.b64decode(m).decode()
+            for m in re.findall(r"\x1b\]52;c;([A-Za-z0-9+/=]*)\x07", "".join(written))
+        ]
+    assert copies[0] == copies[2] == to_terminal(PASTE_ESCAPE)
+    assert copies[1] == copies[3] == "touch /tmp/x␛[201~\necho ␛]52;c;SGk=␇\ufffd2J\ndone"
+    assert sent == copies
+    for text in sent:
+        assert re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", text) is None
