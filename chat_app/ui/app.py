@@ -45,7 +45,7 @@ from chat_app.core.events import (
 )
 from chat_app.core.outbox import Unsent
 from chat_app.core.service import ChatService, PendingRun, ServiceError
-from chat_app.safe_text import is_blank, to_display
+from chat_app.safe_text import is_blank, one_line, to_display
 from chat_app.ui import panels
 from chat_app.ui.commands import ChatCommands
 from chat_app.ui.format import title_text
@@ -193,7 +193,7 @@ class ChatApp(App[int]):
         # Held during start-up while interrupted replies are resumed: sent after them.
         self._after_resume: Held | None = None
         self._send_after_load: Held | None = None
-        self._retry: tuple[int, int, float] | None = None  # attempt, max, deadline
+        self._retry: tuple[int, int, float, str] | None = None  # attempt, max, deadline, why
         self._poll_worker: Worker[None] | None = None
         # Streaming: tokens buffered by the reply worker, drained once per tick.
         self._token_lock = threading.Lock()
@@ -798,7 +798,16 @@ class ChatApp(App[int]):
                 # The message shown at once gets its id (edit, select, search).
                 self.chat.lines.acknowledge(event.message)
         elif isinstance(event, Retrying):
-            self._retry = (event.attempt, event.max_attempts, time.monotonic() + event.delay_s)
+            self._retry = (
+                event.attempt,
+                event.max_attempts,
+                time.monotonic() + event.delay_s,
+                one_line(event.reason, 60),
+            )
+            if current and self.preview_id is None:
+                # The retry writes the reply again from its start: what the
+                # failed attempt streamed is replaced, never repeated.
+                await self.chat.discard_partial()
             self._tick_retry()
         elif isinstance(event, ThreadBusy):
             if current:
@@ -874,9 +883,9 @@ class ChatApp(App[int]):
             if self.status.state.startswith("retrying"):
                 self.status.state = "streaming"
             return
-        attempt, max_attempts, deadline = self._retry
+        attempt, max_attempts, deadline, why = self._retry
         left = max(0, round(deadline - time.monotonic()))
-        self.status.state = f"retrying {attempt}/{max_attempts} in {left} s"
+        self.status.state = f"retrying {attempt}/{max_attempts} in {left} s: {why}"
 
     def resume_all(self, thread_ids: list[str]) -> None:
         """Auto-resume: finish each interrupted reply, one after another."""
