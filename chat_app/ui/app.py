@@ -902,19 +902,33 @@ class ChatApp(App[int]):
 
     @on(RecoveryBanner.ResumeChosen)
     @on(FailureNotice.RetryChosen)
-    def _resume_chosen(self) -> None:
+    def action_resume_reply(self) -> None:
+        """Finish the open thread's unfinished reply (after a crash or a failure)."""
         tid = self.current_id
         if tid is None or self.reply_thread is not None:
             return
+        if tid not in self.pending and not self.chat.query_one(FailureNotice).display:
+            self.notify("Nothing to resume: the last reply finished.")
+            return
         self.pending.pop(tid, None)
+        self.main_screen.query_one(RecoveryBanner).hide()
+        self.chat_input.focus()
         self.start_reply(tid, lambda: self.service.resume(tid))
 
     @on(RecoveryBanner.DiscardChosen)
-    def _discard_chosen(self) -> None:
+    @on(FailureNotice.DiscardChosen)
+    def action_discard_reply(self) -> None:
+        """Drop the open thread's unfinished turn (it stays in History)."""
         tid = self.current_id
-        if tid is None:
+        if tid is None or self.reply_thread is not None:
+            return
+        if tid not in self.pending and not self.chat.query_one(FailureNotice).display:
+            self.notify("Nothing to discard: the last reply finished.")
             return
         self.pending.pop(tid, None)
+        self.main_screen.query_one(RecoveryBanner).hide()
+        self.chat.hide_failure()
+        self.chat_input.focus()
         self.call_service(lambda: self.service.discard(tid), lambda _: self.reload_thread())
 
     # -- chat actions -------------------------------------------------------------------
@@ -934,6 +948,10 @@ class ChatApp(App[int]):
     def action_regenerate(self) -> None:
         tid = self.current_id
         if tid is None or self.reply_thread is not None or self.preview_id is not None:
+            return
+        if tid in self.pending:
+            # The last message has no reply yet: write it, rather than fork.
+            self.action_resume_reply()
             return
         messages = self.chat.lines.messages
         last_user = max((i for i, m in enumerate(messages) if m.role == "user"), default=None)
