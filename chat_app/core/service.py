@@ -628,6 +628,7 @@ class ChatService:
                     continue
             from langchain_core.messages import HumanMessage
 
+            self._index_interrupted(tid)
             info = self.get_thread(tid)
             values = self._state_values(tid)
             msgs = values.get("messages", [])
@@ -685,6 +686,24 @@ class ChatService:
             else:
                 report.resumed.append(tid)
         return report
+
+    def _index_interrupted(self, thread_id: str) -> None:
+        """A turn left unfinished: the thread lists its real message count and
+        History shows the person's message (both are otherwise written when a
+        turn finishes)."""
+        cps = self.index.checkpoints(thread_id, newest=8)
+        start = next((c for c in reversed(cps) if c.source == "input"), None)
+        if start is None or start.kind:
+            return
+        text = self._input_text_at(thread_id, start.id)
+        if not text:
+            return
+        self.index.add_note(thread_id, start.id, "user", "you: " + one_line(text, 70))
+        msgs = self._state_values(thread_id).get("messages", [])
+        # The message is in the state once the turn's first step ran; before
+        # that it is only the input checkpoint's pending value.
+        in_state = any(getattr(m, "content", None) == text for m in msgs[-2:])
+        self.index.set_count(thread_id, len(msgs) + (0 if in_state else 1))
 
     def _pending_input_text(self, thread_id: str) -> str:
         from langchain_core.messages import HumanMessage
@@ -871,11 +890,11 @@ class ChatService:
                             )
                         elif err.transient:
                             reason = f"{reason} (gave up after {attempt} attempts)"
+                        can_retry = self._pending(thread_id)
+                        if can_retry:
+                            self._index_interrupted(thread_id)
                         yield ReplyFailed(
-                            thread_id,
-                            reason,
-                            can_retry=self._pending(thread_id),
-                            partial=text_so_far,
+                            thread_id, reason, can_retry=can_retry, partial=text_so_far
                         )
                         return
                     delay = self._backoff(attempt, err)

@@ -45,7 +45,7 @@ from chat_app.core.events import (
 )
 from chat_app.core.outbox import Unsent
 from chat_app.core.service import ChatService, PendingRun, ServiceError
-from chat_app.safe_text import is_blank, to_display, to_terminal
+from chat_app.safe_text import is_blank, one_line, to_display, to_terminal
 from chat_app.ui import panels
 from chat_app.ui.commands import ChatCommands
 from chat_app.ui.format import title_text
@@ -193,7 +193,7 @@ class ChatApp(App[int]):
         # Held during start-up while interrupted replies are resumed: sent after them.
         self._after_resume: Held | None = None
         self._send_after_load: Held | None = None
-        self._retry: tuple[int, int, float] | None = None  # attempt, max, deadline
+        self._retry: tuple[int, int, float, str] | None = None  # attempt, max, deadline, why
         self._poll_worker: Worker[None] | None = None
         # Streaming: tokens buffered by the reply worker, drained once per tick.
         self._token_lock = threading.Lock()
@@ -798,7 +798,16 @@ class ChatApp(App[int]):
                 # The message shown at once gets its id (edit, select, search).
                 self.chat.lines.acknowledge(event.message)
         elif isinstance(event, Retrying):
-            self._retry = (event.attempt, event.max_attempts, time.monotonic() + event.delay_s)
+            self._retry = (
+                event.attempt,
+                event.max_attempts,
+                time.monotonic() + event.delay_s,
+                one_line(event.reason, 60),
+            )
+            if current and self.preview_id is None:
+                # The retry writes the reply again from its start: what the
+                # failed attempt streamed is replaced, never repeated.
+                await self.chat.discard_partial()
             self._tick_retry()
         elif isinstance(event, ThreadBusy):
             if current:
@@ -874,9 +883,9 @@ class ChatApp(App[int]):
             if self.status.state.startswith("retrying"):
                 self.status.state = "streaming"
             return
-        attempt, max_attempts, deadline = self._retry
+        attempt, max_attempts, deadline, why = self._retry
         left = max(0, round(deadline - time.monotonic()))
-        self.status.state = f"retrying {attempt}/{max_attempts} in {left} s"
+        self.status.state = f"retrying {attempt}/{max_attempts} in {left} s: {why}"
 
     def resume_all(self, thread_ids: list[str]) -> None:
         """Auto-resume: finish each interrupted reply, one after another."""
@@ -893,19 +902,33 @@ class ChatApp(App[int]):
 
     @on(RecoveryBanner.ResumeChosen)
     @on(FailureNotice.RetryChosen)
-    def _resume_chosen(self) -> None:
+    def action_resume_reply(self) -> None:
+        """Finish the open thread's unfinished reply (after a crash or a failure)."""
         tid = self.current_id
         if tid is None or self.reply_thread is not None:
             return
+        if tid not in self.pending and not self.chat.query_one(FailureNotice).display:
+            self.notify("Nothing to resume: the last reply finished.")
+            return
         self.pending.pop(tid, None)
+        self.main_screen.query_one(RecoveryBanner).hide()
+        self.chat_input.focus()
         self.start_reply(tid, lambda: self.service.resume(tid))
 
     @on(RecoveryBanner.DiscardChosen)
-    def _discard_chosen(self) -> None:
+    @on(FailureNotice.DiscardChosen)
+    def action_discard_reply(self) -> None:
+        """Drop the open thread's unfinished turn (it stays in History)."""
         tid = self.current_id
-        if tid is None:
+        if tid is None or self.reply_thread is not None:
+            return
+        if tid not in self.pending and not self.chat.query_one(FailureNotice).display:
+            self.notify("Nothing to discard: the last reply finished.")
             return
         self.pending.pop(tid, None)
+        self.main_screen.query_one(RecoveryBanner).hide()
+        self.chat.hide_failure()
+        self.chat_input.focus()
         self.call_service(lambda: self.service.discard(tid), lambda _: self.reload_thread())
 
     # -- chat actions -------------------------------------------------------------------
@@ -925,6 +948,10 @@ class ChatApp(App[int]):
     def action_regenerate(self) -> None:
         tid = self.current_id
         if tid is None or self.reply_thread is not None or self.preview_id is not None:
+            return
+        if tid in self.pending:
+            # The last message has no reply yet: write it, rather than fork.
+            self.action_resume_reply()
             return
         messages = self.chat.lines.messages
         last_user = max((i for i, m in enumerate(messages) if m.role == "user"), default=None)

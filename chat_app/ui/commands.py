@@ -21,6 +21,8 @@ def _commands(app: ChatApp) -> list[tuple[str, Callable[[], object], str]]:
         ("Back to latest", app.back_to_latest, "Return to the newest branch"),
         ("Export thread", app.action_export, "Write the thread as Markdown to this directory"),
         ("Regenerate reply", app.action_regenerate, "Ask again for the last reply"),
+        ("Resume unfinished reply", app.action_resume_reply, "Finish a reply that failed"),
+        ("Discard unfinished reply", app.action_discard_reply, "Drop it (kept in History)"),
         ("Copy last reply", app.action_copy_reply, "To the clipboard"),
         ("Copy code block", app.action_copy_code, "The last code block, to the clipboard"),
         ("Switch model: offline", partial(app.action_switch_model, "offline"), "No network"),
@@ -28,7 +30,6 @@ def _commands(app: ChatApp) -> list[tuple[str, Callable[[], object], str]]:
         ("Toggle sidebar", app.action_toggle_sidebar, "Show or hide the thread list"),
         ("Toggle side panel", app.action_toggle_side_panel, "Show or hide History/Profile"),
         ("Show profile", app.action_focus_profile, "What the assistant knows about you"),
-        ("Theme…", app.action_change_theme, "Pick a colour theme"),
     ]
 
 

@@ -76,6 +76,9 @@ async def test_discard_drops_the_interrupted_turn(tmp_path: Path):
             await settle(pilot)
             assert service.pending_runs() == []
             assert service.load_messages(tid) == []
+            # The banner is gone; what is typed next lands in the message box.
+            await pilot.press(*"hi")
+            assert app.chat_input.value == "hi"
     finally:
         BROKEN["on"] = True
         service.close()
@@ -111,7 +114,7 @@ async def test_failed_reply_shows_inline_retry(tmp_path: Path):
             await pilot.press(*"hello", "enter")
             await settle(pilot)
             shown = screen_text(app)
-            assert "The reply failed" in shown and "server went away" in shown
+            assert "The reply failed: the model server" in shown and "went away" in shown
             assert app.status.state == "failed"
             # Fix the model, then Retry finishes the same turn.
             BROKEN["on"] = False
@@ -120,6 +123,75 @@ async def test_failed_reply_shows_inline_retry(tmp_path: Path):
             tid = service.list_threads()[0].id
             assert [m.role for m in service.load_messages(tid)] == ["user", "assistant"]
             assert "The reply failed" not in screen_text(app)
+    finally:
+        BROKEN["on"] = True
+        service.close()
+
+
+async def test_a_failed_reply_can_be_discarded_and_typing_goes_to_the_box(tmp_path: Path):
+    settings = make_settings(tmp_path)
+    service = ChatService(settings, model_factory=lambda s: (BreakingModel(), None))
+    try:
+        app = make_app(settings, service, poll_interval_s=3600)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await settle(pilot)
+            await pilot.click("#chat-input")
+            await pilot.press(*"hello", "enter")
+            await settle(pilot)
+            assert "Discard" in screen_text(app)
+            await pilot.click("#failure-discard")
+            await settle(pilot)
+            tid = service.list_threads()[0].id
+            assert service.load_messages(tid) == []
+            assert service.pending_runs() == []
+            # The next keys land in the message box.
+            await pilot.press(*"again")
+            assert app.chat_input.value == "again"
+    finally:
+        BROKEN["on"] = True
+        service.close()
+
+
+async def test_after_the_banner_typing_goes_to_the_box_and_ctrl_g_resumes(tmp_path: Path):
+    settings = make_settings(tmp_path)
+    tid = interrupted_thread(settings)
+    service = ChatService(settings)
+    try:
+        app = make_app(settings, service, poll_interval_s=3600)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await settle(pilot)
+            assert "did not finish" in screen_text(app)
+            # ctrl+g on a message without a reply writes that reply (no fork).
+            await pilot.press("ctrl+g")
+            await settle(pilot)
+            assert [m.role for m in service.load_messages(tid)] == ["user", "assistant"]
+            assert (
+                len(service.history(tid).checkpoints)
+                == len([c for c in service.branch_timeline(tid)])
+                or service.pending_runs() == []
+            )
+            await pilot.press(*"next")
+            assert app.chat_input.value == "next"
+    finally:
+        BROKEN["on"] = True
+        service.close()
+
+
+async def test_the_palette_offers_resume_and_discard(tmp_path: Path):
+    settings = make_settings(tmp_path)
+    tid = interrupted_thread(settings)
+    service = ChatService(settings)
+    try:
+        app = make_app(settings, service, poll_interval_s=3600)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await settle(pilot)
+            await pilot.press("ctrl+p")
+            await pilot.press(*"discard unfinished")
+            await pilot.pause(0.3)
+            await pilot.press("enter")
+            await settle(pilot)
+            assert service.load_messages(tid) == []
+            assert service.pending_runs() == []
     finally:
         BROKEN["on"] = True
         service.close()

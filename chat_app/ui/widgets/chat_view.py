@@ -82,6 +82,12 @@ class ChatView(VerticalScroll):
         self.reply_text += to_display(text)
         self.lines.set_live(self.reply_text)
 
+    async def discard_partial(self) -> None:
+        """The reply starts again (a retry): what streamed so far goes."""
+        self.reply_text = ""
+        if self._streaming:
+            self.lines.set_live("")
+
     async def stop_stream(self) -> None:
         """No more tokens: what was written stays on screen (e.g. above a failure)."""
         self._streaming = False
