@@ -183,5 +183,5 @@ def run_child_hold_only(data_dir: Path, text: str) -> bool:
 def test_the_outbox_file_is_private(tmp_path: Path, service: ChatService) -> None:
     tid = service.create_thread().id
     service.hold(tid, "secret plans")
-    path = service.settings.data_dir / "outbox.db"
+    path = service.settings.data_dir / "local.db"
     assert path.stat().st_mode & 0o777 == 0o600

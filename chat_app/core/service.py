@@ -43,6 +43,7 @@ from chat_app.core.events import (
     Token,
     UserMessageSaved,
 )
+from chat_app.core.local_state import LocalValues
 from chat_app.core.outbox import Outbox, Unsent
 from chat_app.core.short_term import MessageCache, SessionContext, open_short_term
 from chat_app.safe_text import clean_input, is_blank, one_line
@@ -69,8 +70,9 @@ MAX_SEARCH_CHARS = 1_000
 # How often the streamed-so-far reply is written aside, so a crash mid-reply
 # can show what had been written.
 PARTIAL_SAVE_INTERVAL_S = 0.5
-# Messages between Enter and their input checkpoint (chat_app/core/outbox.py).
-OUTBOX_FILE = "outbox.db"
+# What this machine keeps between runs: the outbox (messages between Enter and
+# their input checkpoint) and the session (chat_app/core/local_state.py).
+LOCAL_FILE = "local.db"
 
 
 def _holds_message(value: Any, message_id: str) -> bool:
@@ -214,7 +216,7 @@ class ChatService:
         # instances; see chat_app/core/short_term.py and changes.py.
         self.short_term = open_short_term(settings.short_term.redis_url)
         self.session = SessionContext(
-            self.short_term, self.user_id, settings.short_term.session_ttl_s
+            self.short_term, self.user_id, settings.short_term.session_ttl_s, self._local_values
         )
         self._message_cache = MessageCache(self.short_term)
         self.changes = open_change_feed(self.user_id, self.short_term, self.backend)
@@ -230,6 +232,7 @@ class ChatService:
         self._agent: tuple[BaseChatModel, CompiledStateGraph[Any, Any, Any, Any]] | None = None
         self._agent_lock = threading.Lock()
         self._outbox: Outbox | None = None
+        self._local: LocalValues | None = None
         self._outbox_lock = threading.Lock()
 
     # -- set-up ---------------------------------------------------------------
@@ -305,8 +308,9 @@ class ChatService:
         self.short_term.close()
         self.backend.close()
         with self._outbox_lock:
-            if self._outbox is not None:
-                self._outbox.close()
+            for kept in (self._outbox, self._local):
+                if kept is not None:
+                    kept.close()
 
     # -- messages on their way to their thread ---------------------------------
 
@@ -319,9 +323,20 @@ class ChatService:
                 data_dir = self.settings.data_dir
                 data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
                 self._outbox = Outbox(
-                    data_dir / OUTBOX_FILE, self.user_id, self.settings.storage.busy_timeout_s
+                    data_dir / LOCAL_FILE, self.user_id, self.settings.storage.busy_timeout_s
                 )
             return self._outbox
+
+    def _local_values(self) -> LocalValues:
+        """The session's copy on this machine; opened on first use."""
+        with self._outbox_lock:
+            if self._local is None:
+                data_dir = self.settings.data_dir
+                data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+                self._local = LocalValues(
+                    data_dir / LOCAL_FILE, self.user_id, self.settings.storage.busy_timeout_s
+                )
+            return self._local
 
     def hold(self, thread_id: str | None, text: str) -> str:
         """Keep a message durably before it leaves the input box; its message id.
@@ -346,7 +361,7 @@ class ChatService:
         try:
             yield
         except sqlite3.Error as exc:
-            path = self.settings.data_dir / OUTBOX_FILE
+            path = self.settings.data_dir / LOCAL_FILE
             raise ServiceError(describe_sqlite_error(path, exc)) from None
         except storage_errors() as exc:
             raise ServiceError(self._storage_message(exc)) from None

@@ -230,33 +230,80 @@ def open_short_term(redis_url: str) -> InProcessTier | RedisTier:
     return RedisTier(redis_url) if redis_url else InProcessTier()
 
 
-class SessionContext:
-    """Per-user session context, kept ``ttl_s`` seconds.
+class LocalStore(Protocol):
+    """Values kept on this machine between runs (chat_app/core/local_state.py)."""
 
-    Not precious: losing it (Redis restarted empty, TTL over) only means the
-    app opens on the newest thread and drafts start empty.
+    def get(self, key: str) -> str | None: ...
+
+    def set(self, key: str, value: str) -> None: ...
+
+    def delete(self, key: str) -> None: ...
+
+
+class SessionContext:
+    """Per-user session context: in the short-term tier for ``ttl_s`` seconds
+    (shared by instances through Redis), and in ``local`` on this machine, so
+    the open thread, the drafts and the screen's choices come back after a
+    quit or a crash without Redis.
     """
 
-    def __init__(self, tier: ShortTermTier, user_id: str, ttl_s: int) -> None:
+    def __init__(
+        self,
+        tier: ShortTermTier,
+        user_id: str,
+        ttl_s: int,
+        local: Callable[[], LocalStore] | None = None,
+    ) -> None:
         self.tier = tier
         self.ttl_s = ttl_s
+        self._local = local
         # Encoded (no ":" left in it), so that no id's keys overlap another's.
         self._prefix = f"{KEY_PREFIX}session:{user_label(user_id)}:"
 
+    def _get(self, key: str) -> str | None:
+        value = self.tier.get(self._prefix + key)
+        if value is None and self._local is not None:
+            value = self._local().get(key)
+        return value
+
+    def _set(self, key: str, value: str) -> None:
+        self.tier.set(self._prefix + key, value, self.ttl_s)
+        if self._local is not None:
+            if value:
+                self._local().set(key, value)
+            else:
+                self._local().delete(key)
+
     def get_open_thread(self) -> str | None:
-        value = self.tier.get(self._prefix + "open")
-        return value or None
+        return self._get("open") or None
 
     def set_open_thread(self, thread_id: str | None) -> None:
         # Stored as "" rather than deleted, so a stale mirror cannot revive it.
-        self.tier.set(self._prefix + "open", thread_id or "", self.ttl_s)
+        self._set("open", thread_id or "")
 
     def get_draft(self, thread_id: str) -> str:
-        return self.tier.get(self._prefix + "draft:" + thread_id) or ""
+        return self._get("draft:" + thread_id) or ""
 
     def set_draft(self, thread_id: str, text: str) -> None:
         """Remember the unsent text of a thread; ``""`` clears it."""
-        self.tier.set(self._prefix + "draft:" + thread_id, text, self.ttl_s)
+        self._set("draft:" + thread_id, text)
+
+    def get_choices(self) -> dict[str, str]:
+        """What the person chose on screen (theme, side tab, panels shown)."""
+        raw = self._get("choices")
+        try:
+            value = json.loads(raw) if raw else {}
+        except ValueError:
+            return {}
+        if not isinstance(value, dict):
+            return {}
+        return {str(k): str(v) for k, v in value.items()}
+
+    def set_choice(self, name: str, value: str) -> None:
+        choices = self.get_choices()
+        if choices.get(name) != value:
+            choices[name] = value
+            self._set("choices", json.dumps(choices, sort_keys=True))
 
     def get_last_view(self, thread_id: str) -> dict[str, Any]:
         """What the person last looked at in the thread (e.g. scroll position,
@@ -277,6 +324,8 @@ class SessionContext:
     def forget_thread(self, thread_id: str) -> None:
         for part in ("draft:", "view:"):
             self.tier.delete(self._prefix + part + thread_id)
+            if self._local is not None:
+                self._local().delete(part + thread_id)
 
 
 class MessageCache:

@@ -24,6 +24,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
@@ -80,6 +81,8 @@ TOKEN_TICK_S = 0.03
 # history are read directly); the agent, and the profile kept beside it, load
 # this long after that screen is up, or at once when the person starts typing.
 AGENT_WARM_UP_DELAY_S = 1.0
+# The text in the message box is kept this long after the last key.
+DRAFT_SAVE_DELAY_S = 1.0
 
 
 class FlushTokens(Message):
@@ -193,6 +196,8 @@ class ChatApp(App[int]):
         # Held during start-up while interrupted replies are resumed: sent after them.
         self._after_resume: Held | None = None
         self._send_after_load: Held | None = None
+        self._draft_timer: Timer | None = None
+        self._choices: dict[str, str] = {}
         self._retry: tuple[int, int, float, str] | None = None  # attempt, max, deadline, why
         self._poll_worker: Worker[None] | None = None
         # Streaming: tokens buffered by the reply worker, drained once per tick.
@@ -215,17 +220,23 @@ class ChatApp(App[int]):
         # listing is shown; they are frozen then (see _started).
         gc.disable()
         ui = self.settings.ui
+        # The screen as the person left it (the config gives the first look).
+        self._choices = self._read_choices()
+        show_sidebar = self._choices.get("sidebar", "shown" if ui.show_sidebar else "") == "shown"
+        show_panel = self._choices.get("panel", "shown" if ui.show_side_panel else "") == "shown"
+        tab = self._choices.get("tab", "")
         yield TitleBar(self.TITLE, id="title-bar")
         with Horizontal(id="main"):
             # What starts hidden is hidden before the first layout, not after it
             # (setting it in on_mount laid the whole screen out again).
-            yield hidden(ThreadSidebar(clock=self.clock, id="sidebar"), not ui.show_sidebar)
+            yield hidden(ThreadSidebar(clock=self.clock, id="sidebar"), not show_sidebar)
             with Vertical(id="chat-column"):
                 yield hidden(RecoveryBanner(id="recovery-banner"))
                 yield hidden(Static(Text(PREVIEW_NOTICE), id="preview-notice"))
                 yield ChatView(id="chat-view")
                 yield MessageBox(id="chat-input")
-            with hidden(TabbedContent(id="side-panel"), not ui.show_side_panel):
+            initial = tab if tab in ("tab-history", "tab-profile") else ""
+            with hidden(TabbedContent(id="side-panel", initial=initial), not show_panel):
                 with TabPane("History", id="tab-history"):
                     yield panels.make_history_pane(self.history_tz)
                 with TabPane("Profile", id="tab-profile"):
@@ -233,9 +244,24 @@ class ChatApp(App[int]):
         yield StatusLine(id="status-line")
         yield KeyBar(id="key-bar")
 
+    def _read_choices(self) -> dict[str, str]:
+        try:
+            return self.service.session.get_choices()
+        except Exception:  # a session that cannot be read is only a default look
+            return {}
+
+    def _remember(self, name: str, value: str) -> None:
+        """Keep a choice made on screen for the next start (in a worker)."""
+        self._choices[name] = value
+        self.call_service(lambda: self.service.session.set_choice(name, value), group="session")
+
     def on_mount(self) -> None:
-        if self.settings.ui.theme in self.available_themes:
-            self.theme = self.settings.ui.theme
+        theme = self._choices.get("theme", self.settings.ui.theme)
+        if theme not in self.available_themes:
+            theme = self.settings.ui.theme
+        if theme in self.available_themes:
+            self.theme = theme
+        self.watch(self, "theme", self._theme_changed, init=False)
         # Through the cache: a timer firing while the app shuts down finds it.
         status = self.status
         status.model_name = self.service.model_name
@@ -640,11 +666,27 @@ class ChatApp(App[int]):
     def _typing(self, event: MessageBox.Changed) -> None:
         if event.text_area.text:
             self.warm_up()
+        # The draft is kept a moment after typing stops: a crash loses at most that.
+        if self._draft_timer is None:
+            self._draft_timer = self.set_timer(DRAFT_SAVE_DELAY_S, self._save_draft)
+        else:
+            self._draft_timer.reset()
+
+    def _save_draft(self) -> None:
+        self._draft_timer = None
+        tid = self.current_id
+        if tid is not None and self.drafts.get(tid, "") != self.chat_input.value:
+            self._keep_draft(tid, self.chat_input.value)
 
     @on(TabbedContent.TabActivated, "#side-panel")
     def _tab_shown(self, event: TabbedContent.TabActivated) -> None:
         if event.pane.id == "tab-profile":
             self.warm_up()
+        if event.pane.id and self._choices.get("tab") != event.pane.id:
+            self._remember("tab", event.pane.id)
+
+    def _theme_changed(self, theme: str) -> None:
+        self._remember("theme", theme)
 
     # -- sending and replies --------------------------------------------------------
 
@@ -1138,10 +1180,12 @@ class ChatApp(App[int]):
     def action_toggle_sidebar(self) -> None:
         sidebar = self.sidebar
         sidebar.display = not sidebar.display
+        self._remember("sidebar", "shown" if sidebar.display else "hidden")
 
     def action_toggle_side_panel(self) -> None:
         panel = self.main_screen.query_one("#side-panel")
         panel.display = not panel.display
+        self._remember("panel", "shown" if panel.display else "hidden")
 
     def _show_tab(self, tab: str) -> None:
         panel = self.main_screen.query_one("#side-panel", TabbedContent)
