@@ -263,7 +263,9 @@ def _log_warnings_to_file(data_dir: Path) -> None:
         return
     handler: logging.Handler
     try:
-        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        from chat_app.core.private_files import make_private_dir
+
+        make_private_dir(data_dir)
         fd = os.open(data_dir / "chat-app.log", os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o600)
         handler = logging.StreamHandler(os.fdopen(fd, "a", encoding="utf-8"))
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))

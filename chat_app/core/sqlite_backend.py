@@ -18,7 +18,6 @@ import errno
 import json
 import os
 import sqlite3
-import stat
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,6 +27,7 @@ from chat_app.core.events import ChatMessage
 from chat_app.core.head_reader import read_head
 from chat_app.core.index import ThreadIndex
 from chat_app.core.locks import ThreadLock
+from chat_app.core.private_files import create_private_file, make_private_dir
 
 if TYPE_CHECKING:
     from langgraph.store.sqlite import SqliteStore
@@ -43,23 +43,6 @@ CLEAN_MARK = "chat.db.clean"
 
 class StorageError(Exception):
     """Storage cannot be used; the message says what is wrong and what to do."""
-
-
-def secure_dir(path: Path) -> None:
-    """Create ``path`` (0700); tighten it if it exists with looser bits."""
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    mode = stat.S_IMODE(path.stat().st_mode)
-    if mode & 0o077:
-        path.chmod(0o700)
-
-
-def secure_file(path: Path) -> None:
-    """Create ``path`` 0600 before SQLite opens it (its -wal/-shm copy the mode)."""
-    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
-    os.close(fd)
-    mode = stat.S_IMODE(path.stat().st_mode)
-    if mode & 0o077:
-        path.chmod(0o600)
 
 
 def connect(path: Path, busy_timeout_s: float, *, autocommit: bool) -> sqlite3.Connection:
@@ -87,7 +70,7 @@ class SqliteBackend:
         self.busy_timeout_s = busy_timeout_s
         self.index = ThreadIndex(app_conn)
         self.lock_dir = path.parent / "locks"
-        self.lock_dir.mkdir(mode=0o700, exist_ok=True)
+        make_private_dir(self.lock_dir)
         self._saver: FastSqliteSaver | None = None
         self._store: SqliteStore | None = None
         self._open_lock = threading.Lock()
@@ -199,9 +182,9 @@ def left_clean(path: Path) -> bool:
 def open_sqlite_backend(data_dir: Path, busy_timeout_s: float) -> SqliteBackend:
     """Open (creating if needed) the database under ``data_dir``."""
     try:
-        secure_dir(data_dir)
+        make_private_dir(data_dir)
         path = data_dir / DB_NAME
-        secure_file(path)
+        create_private_file(path)
     except PermissionError as exc:
         raise StorageError(
             f"{exc.filename}: permission denied; choose another --data-dir or fix the permissions"
