@@ -83,7 +83,8 @@ def escape_like(text: str) -> str:
 class ThreadIndex:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
-        conn.executescript(SCHEMA)
+        # IMMEDIATE: see create_checkpoint_tables (first uses racing on a new file).
+        conn.executescript("BEGIN IMMEDIATE;" + SCHEMA + "COMMIT;")
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:

@@ -39,6 +39,8 @@ DB_NAME = "chat.db"
 # finds the file unchanged skips the integrity check (which reads the whole
 # file: seconds for a large database on a cold disk); any other start checks.
 CLEAN_MARK = "chat.db.clean"
+# The lock file name of schema set-up (no thread id holds a NUL).
+SETUP_LOCK = "\x00set-up"
 
 
 class StorageError(Exception):
@@ -92,10 +94,25 @@ class SqliteBackend:
         return self._store
 
     def _open(self, opener: Any) -> Any:
+        # One process at a time sets up: LangGraph's store reads its schema
+        # version and then applies the migrations after it, which two first
+        # uses at once both did ("duplicate column name"). LangGraph is
+        # imported first: another start need not wait for our imports.
+        import langgraph.store.sqlite  # noqa: F401
+
+        import chat_app.core.fast_saver  # noqa: F401
+
+        setup = self.lock(SETUP_LOCK)
+        if not setup.acquire(self.busy_timeout_s, poll_s=0.01):
+            raise StorageError(
+                f"{self.path}: the database is busy (another chat-app is setting it up); try again"
+            )
         try:
             return opener(self.path, self.busy_timeout_s)
         except sqlite3.DatabaseError as exc:
             raise StorageError(describe_sqlite_error(self.path, exc)) from None
+        finally:
+            setup.release()
 
     def head_messages(self, thread_id: str) -> list[ChatMessage] | None:
         """The conversation at the head, read without LangGraph (None: read it through it)."""
