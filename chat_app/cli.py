@@ -123,15 +123,49 @@ def _settings(args: argparse.Namespace, warnings: list[str] | None = None) -> Se
     return settings
 
 
+EX_STDOUT_CLOSED = 141  # as a shell reports a process ended by SIGPIPE
+
+
+def _silence(out: TextIO) -> None:
+    """After EPIPE: send what is still buffered, and the rest, to /dev/null (else
+    Python's flush at exit prints "Exception ignored ... BrokenPipeError")."""
+    try:
+        fd = out.fileno()
+    except (OSError, ValueError):
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
+
+
+class _PipeGuard:
+    """Writes to ``out`` until the reader goes away (``send ... | head -1``),
+    then drops them: the reply must still run to its end and be saved."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.closed = False
+
+    def write(self, text: str) -> None:
+        if self.closed:
+            return
+        try:
+            self.out.write(text)
+            self.out.flush()
+        except BrokenPipeError:
+            self.closed = True
+            _silence(self.out)
+
+
 def _print_events(events: Iterator[Event], out: TextIO) -> int:
     from chat_app.core.events import ReplyFailed, ReplyFinished, Retrying, ThreadBusy, Token
     from chat_app.safe_text import to_display
 
     status = 0
+    guard = _PipeGuard(out)
     for ev in events:
         if isinstance(ev, Token):
-            out.write(to_display(ev.text))
-            out.flush()
+            guard.write(to_display(ev.text))
         elif isinstance(ev, Retrying):
             print(
                 f"\nchat-app: {to_display(ev.reason)}; retrying {ev.attempt}/{ev.max_attempts}"
@@ -145,10 +179,14 @@ def _print_events(events: Iterator[Event], out: TextIO) -> int:
             print(f"\nchat-app: reply failed: {to_display(ev.reason)}{hint}", file=sys.stderr)
             status = EX_FAIL
         elif isinstance(ev, ReplyFinished):
-            if ev.message.status == "stopped":
-                out.write(" [stopped]")
-            out.write("\n")
-            out.flush()
+            guard.write(" [stopped]\n" if ev.message.status == "stopped" else "\n")
+    if guard.closed:
+        print(
+            "chat-app: standard output was closed before the reply ended;"
+            " the reply was saved in full (chat-app show THREAD prints it)",
+            file=sys.stderr,
+        )
+        return status or EX_STDOUT_CLOSED
     return status
 
 
@@ -349,6 +387,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\nchat-app: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
+        _silence(sys.stdout)
         return 0
     except Exception as exc:
         # Never a traceback on the terminal: one line, the details in the log.
