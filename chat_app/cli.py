@@ -354,7 +354,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from chat_app.core.migrate import run_migrate_command
 
         return run_migrate_command(settings, args.to)
-    from chat_app.core.service import ChatService, ServiceError
+    from chat_app.core.service import ChatService, ServiceError, storage_errors
     from chat_app.core.sqlite_backend import StorageError
     from graphs.errors import ModelCallError
 
@@ -380,8 +380,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return run_app(settings, service)
         return _cmd(service, args)
-    except ServiceError as exc:
+    except (ServiceError, StorageError) as exc:
         print(f"chat-app: {exc}", file=sys.stderr)
+        return EX_FAIL
+    except storage_errors() as exc:
+        # Damage SQLite finds after start-up: the file and what to do, not "internal error".
+        print(f"chat-app: {service.describe_storage_error(exc)}", file=sys.stderr)
         return EX_FAIL
     except KeyboardInterrupt:
         print("\nchat-app: interrupted", file=sys.stderr)

@@ -781,13 +781,19 @@ class ChatService:
             self._cancels.pop(thread_id, None)
 
     def _storage_message(self, exc: Exception) -> str:
-        from chat_app.core.sqlite_backend import describe_sqlite_error
+        from chat_app.core.sqlite_backend import SqliteBackend, describe_sqlite_error
 
         if not isinstance(exc, sqlite3.Error):
             from chat_app.core.pg_backend import describe_pg_error
 
             return describe_pg_error(self.backend.location, exc)
+        if isinstance(self.backend, SqliteBackend):
+            return self.backend.describe_error(exc)  # also stops writes to a damaged file
         return describe_sqlite_error(Path(self.backend.location), exc)
+
+    def describe_storage_error(self, exc: Exception) -> str:
+        """One line for a storage error that reached the caller (see _storage_message)."""
+        return self._storage_message(exc)
 
     @contextlib.contextmanager
     def _storage_errors(self) -> Iterator[None]:

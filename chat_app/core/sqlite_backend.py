@@ -47,6 +47,33 @@ class StorageError(Exception):
     """Storage cannot be used; the message says what is wrong and what to do."""
 
 
+# What a connection may still do once the file is known to be damaged: read.
+_READ_ACTIONS = frozenset(
+    {
+        sqlite3.SQLITE_SELECT,
+        sqlite3.SQLITE_READ,
+        sqlite3.SQLITE_FUNCTION,
+        sqlite3.SQLITE_RECURSIVE,
+        sqlite3.SQLITE_TRANSACTION,
+        sqlite3.SQLITE_SAVEPOINT,
+    }
+)
+
+
+def _reads_only(action: int, *_: Any) -> int:
+    return sqlite3.SQLITE_OK if action in _READ_ACTIONS else sqlite3.SQLITE_DENY
+
+
+def is_damage(exc: BaseException) -> bool:
+    """Whether SQLite says the file itself is damaged (not busy, full or read-only)."""
+    if not isinstance(exc, sqlite3.DatabaseError):
+        return False
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None and code & 0xFF in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+        return True
+    return "malformed" in str(exc) or "not a database" in str(exc)
+
+
 def connect(path: Path, busy_timeout_s: float, *, autocommit: bool) -> sqlite3.Connection:
     conn = sqlite3.connect(
         path,
@@ -76,6 +103,8 @@ class SqliteBackend:
         self._saver: FastSqliteSaver | None = None
         self._store: SqliteStore | None = None
         self._open_lock = threading.Lock()
+        # Set when damage shows up after start-up; see found_damage().
+        self.damage: str | None = None
 
     @property
     def saver(self) -> FastSqliteSaver:
@@ -108,11 +137,35 @@ class SqliteBackend:
                 f"{self.path}: the database is busy (another chat-app is setting it up); try again"
             )
         try:
-            return opener(self.path, self.busy_timeout_s)
+            opened = opener(self.path, self.busy_timeout_s)
         except sqlite3.DatabaseError as exc:
-            raise StorageError(describe_sqlite_error(self.path, exc)) from None
+            raise StorageError(self.describe_error(exc)) from None
         finally:
             setup.release()
+        if self.damage is not None:
+            opened.conn.set_authorizer(_reads_only)
+        return opened
+
+    def _conns(self) -> list[sqlite3.Connection]:
+        with self._open_lock:
+            return [self.app_conn] + [x.conn for x in (self._saver, self._store) if x is not None]
+
+    def found_damage(self, message: str) -> None:
+        """Damage seen after start-up: from now on every connection only reads
+        (SQLite's authorizer refuses anything else), and the close leaves no
+        clean mark, so the next start checks the file and refuses it."""
+        self.damage = message
+        for conn in self._conns():
+            conn.set_authorizer(_reads_only)
+
+    def describe_error(self, exc: sqlite3.Error) -> str:
+        """One line for a database error; damage is remembered (found_damage)."""
+        if self.damage is None and is_damage(exc):
+            self.found_damage(describe_sqlite_error(self.path, exc))
+        if self.damage is not None:
+            # A write refused after the damage was found: say why.
+            return self.damage
+        return describe_sqlite_error(self.path, exc)
 
     def head_messages(self, thread_id: str) -> list[ChatMessage] | None:
         """The conversation at the head, read without LangGraph (None: read it through it)."""
@@ -130,13 +183,11 @@ class SqliteBackend:
         return ThreadLock(self.lock_dir, thread_id)
 
     def close(self) -> None:
-        conns = [self.app_conn]
-        with self._open_lock:
-            conns += [x.conn for x in (self._saver, self._store) if x is not None]
-        for conn in conns:
+        for conn in self._conns():
             with contextlib.suppress(sqlite3.Error):
                 conn.close()
-        mark_clean(self.path)
+        if self.damage is None:
+            mark_clean(self.path)
 
 
 def open_saver(path: Path, busy_timeout_s: float) -> FastSqliteSaver:
@@ -262,7 +313,7 @@ def describe_sqlite_error(path: Path, exc: sqlite3.Error) -> str:
         )
     if "malformed" in text or "not a database" in text:
         return (
-            f"{path}: the database is damaged ({text}); it was not modified. "
+            f"{path}: the database is damaged ({text}); nothing more is written to it. "
             "Run `chat-app doctor` and restore from a backup"
         )
     return f"{path}: database error: {text}"
