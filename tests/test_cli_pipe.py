@@ -7,24 +7,19 @@ on stderr and none of Python's "Exception ignored ... BrokenPipeError".
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
+
+from tests.test_damaged_storage import env_for as damage_env
 
 CLI = [sys.executable, "-m", "chat_app"]
 ASK = "give me a long answer with a list of ten items"
 
 
 def env_for(data: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CHAT_APP_", "OPENAI_"))}
-    env.update(
-        CHAT_APP_DATA_DIR=str(data),
-        # Slow enough that head has gone long before the reply ends.
-        CHAT_APP_MODEL_OFFLINE_TOKEN_DELAY_MS="3",
-        XDG_CONFIG_HOME=str(data.parent / "xdg"),
-    )
-    return env
+    # Slow enough that head has gone long before the reply ends.
+    return {**damage_env(data), "CHAT_APP_MODEL_OFFLINE_TOKEN_DELAY_MS": "3"}
 
 
 def run(data: Path, *args: str) -> subprocess.CompletedProcess[str]:

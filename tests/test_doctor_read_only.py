@@ -10,17 +10,15 @@ writing.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import stat
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from chat_app.core.service import ChatService
 from chat_app.doctor_storage import RANDOM_HEADS, RECENT_HEADS, _sample
 from tests.conftest import chat
+from tests.test_damaged_storage import USER, run
 from tests.test_doctor import doctor, lines_of
 
 
@@ -32,7 +30,7 @@ def listing(data: Path) -> dict[str, str]:
 
 
 def make_data(factory: Callable[..., ChatService], data: Path, threads: int = 1) -> list[str]:
-    svc = factory(data)
+    svc = factory(data, user={"id": USER})
     ids = []
     for i in range(threads):
         t = svc.create_thread().id
@@ -40,22 +38,6 @@ def make_data(factory: Callable[..., ChatService], data: Path, threads: int = 1)
         ids.append(t)
     svc.close()
     return ids
-
-
-def cli(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CHAT_APP_", "OPENAI_"))}
-    env.update(
-        CHAT_APP_DATA_DIR=str(data),
-        CHAT_APP_MODEL_OFFLINE_TOKEN_DELAY_MS="0",
-        XDG_CONFIG_HOME=str(data.parent / "xdg"),
-    )
-    return subprocess.run(
-        [sys.executable, "-m", "chat_app", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-    )
 
 
 def test_doctor_on_a_read_only_database_creates_nothing(
@@ -66,16 +48,16 @@ def test_doctor_on_a_read_only_database_creates_nothing(
     db = data / "chat.db"
     db.chmod(0o400)
     before = listing(data)
-    proc = cli(data, "doctor")
+    proc = run(data, "doctor")
     assert listing(data) == before, "doctor created a file or changed a mode"
     assert proc.returncode == 1
     (line,) = lines_of(proc.stdout, "FAIL  file modes")
     assert f"{db} is 0400" in line and f"chmod 600 {db}" in line
     # The person does as told: then writing works and doctor is content.
     db.chmod(0o600)
-    sent = cli(data, "send", "--thread", t, "after the fix")
+    sent = run(data, "send", "--thread", t, "after the fix")
     assert sent.returncode == 0, sent.stderr
-    proc = cli(data, "doctor")
+    proc = run(data, "doctor")
     assert proc.returncode == 0, proc.stdout
     assert proc.stdout.strip().endswith("healthy")
 
@@ -91,6 +73,25 @@ def test_doctor_beside_a_running_app_creates_nothing(
     status, out = doctor(data)
     assert status == 0, out
     assert listing(data) == before
+
+
+def test_a_wal_without_its_shm_is_named_not_completed(
+    tmp_path: Path, service_factory: Callable[..., ChatService]
+) -> None:
+    data = tmp_path / "data"
+    svc = service_factory(data)
+    chat(svc, svc.create_thread().id, "hello")
+    copy = tmp_path / "copy"
+    copy.mkdir(mode=0o700)
+    for name in ("chat.db", "chat.db-wal"):  # copied while open, without its -shm
+        (copy / name).write_bytes((data / name).read_bytes())
+        (copy / name).chmod(0o600)
+    before = listing(copy)
+    status, out = doctor(copy)
+    assert listing(copy) == before, "doctor created the -shm"
+    assert status == 0, out
+    (line,) = lines_of(out, "WARN  database")
+    assert f"{copy / 'chat.db-wal'} has no -shm" in line
 
 
 def test_leftover_read_only_wal_and_shm_are_named(
