@@ -102,7 +102,8 @@ class SqliteBackend:
         make_private_dir(self.lock_dir)
         self._saver: FastSqliteSaver | None = None
         self._store: SqliteStore | None = None
-        self._open_lock = threading.Lock()
+        # Re-entrant: an open that finds damage marks every connection (found_damage).
+        self._open_lock = threading.RLock()
         # Set when damage shows up after start-up; see found_damage().
         self.damage: str | None = None
 
