@@ -59,7 +59,13 @@ def _mode(path: Path) -> int:
 
 def check_permissions(d: Doctor, data_dir: Path, db: Path) -> None:
     problems = []
-    if _mode(data_dir) & 0o077:
+    if _mode(data_dir) & (stat.S_ISVTX | stat.S_IWOTH):
+        # /tmp and the like: chmod 700 would lock everyone else out of it.
+        problems.append(
+            f"{data_dir} is {_mode(data_dir):04o}, a directory shared with others;"
+            " keep the data in a private one (--data-dir)"
+        )
+    elif _mode(data_dir) & 0o077:
         problems.append(f"{data_dir} is {_mode(data_dir):04o}; run: chmod 700 {data_dir}")
     for p in (db, Path(f"{db}-wal"), Path(f"{db}-shm")):
         if p.exists() and _mode(p) & 0o077:

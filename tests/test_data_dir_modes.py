@@ -52,6 +52,9 @@ def test_an_existing_directory_is_never_changed(tmp_path: Path) -> None:
     shared.chmod(0o1777)  # like /tmp
     assert run(shared, "threads").returncode == 0
     assert mode(shared) == 0o1777
+    doctor = run(shared, "doctor")
+    (line,) = [x for x in doctor.stdout.splitlines() if x.startswith("FAIL  permissions")]
+    assert "1777, a directory shared with others" in line and "chmod 700" not in line
     # Reached through a symlink: the target keeps its mode too.
     target = tmp_path / "target"
     target.mkdir()
