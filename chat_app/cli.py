@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -138,21 +139,87 @@ def _settings(args: argparse.Namespace, warnings: list[str] | None = None) -> Se
     return settings
 
 
+EX_STDOUT_CLOSED = 141  # as a shell reports a process ended by SIGPIPE
+
+
+def _silence(out: TextIO) -> None:
+    """After EPIPE: send what is still buffered, and the rest, to /dev/null (else
+    Python's flush at exit prints "Exception ignored ... BrokenPipeError")."""
+    try:
+        fd = out.fileno()
+    except (OSError, ValueError):
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
+
+
+class _PipeGuard:
+    """Writes to ``out`` until the reader goes away (``send ... | head -1``),
+    then drops them: the reply must still run to its end and be saved."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.closed = False
+
+    def write(self, text: str) -> None:
+        if self.closed:
+            return
+        try:
+            self.out.write(text)
+            self.out.flush()
+        except BrokenPipeError:
+            self.closed = True
+            _silence(self.out)
+
+
+class _LiveReply:
+    """The reply as it streams to a terminal: a retry starts the reply again,
+    so what the failed attempt printed is erased, never repeated."""
+
+    def __init__(self, guard: _PipeGuard) -> None:
+        self.guard = guard
+        self.printed = ""
+
+    def add(self, text: str) -> None:
+        self.printed += text
+        self.guard.write(text)
+
+    def erase(self) -> None:
+        if not self.printed:
+            return
+        from rich.cells import cell_len
+
+        columns = max(1, shutil.get_terminal_size().columns)
+        rows = sum(max(1, -(-cell_len(line) // columns)) for line in self.printed.split("\n"))
+        # Our own cursor movement (never untrusted text): to the reply's first
+        # row, then clear to the end of the screen.
+        up = f"\x1b[{rows - 1}A" if rows > 1 else ""
+        self.guard.write(f"\r{up}\x1b[J")
+        self.printed = ""
+
+
 def _print_events(events: Iterator[Event], out: TextIO) -> int:
+    """Print a reply. To a terminal it streams (a retry replaces what the failed
+    attempt printed); to a pipe or a file it is written once, as stored."""
     from chat_app.core.events import ReplyFailed, ReplyFinished, Retrying, ThreadBusy, Token
     from chat_app.ops import say
-    from chat_app.safe_text import echo
+    from chat_app.safe_text import to_terminal
 
     status = 0
+    guard = _PipeGuard(out)
+    live = _LiveReply(guard) if out.isatty() else None
     after_cr = False
     for ev in events:
         if isinstance(ev, Token):
             # A CRLF split across two tokens is one line break, not two.
             text = ev.text[1:] if after_cr and ev.text.startswith("\n") else ev.text
             after_cr = text.endswith("\r")
-            echo(text, file=out, end="", flush=True)
+            if live is not None:
+                live.add(to_terminal(text))
         elif isinstance(ev, Retrying):
-            sys.stderr.write("\n")
+            if live is not None:
+                live.erase()
             say(f"{ev.reason}; retrying {ev.attempt}/{ev.max_attempts} in {ev.delay_s:.0f} s")
         elif isinstance(ev, ThreadBusy):
             say("the thread is busy in another window; waiting")
@@ -162,10 +229,15 @@ def _print_events(events: Iterator[Event], out: TextIO) -> int:
             say(f"reply failed: {ev.reason}{hint}")
             status = EX_FAIL
         elif isinstance(ev, ReplyFinished):
-            if ev.message.status == "stopped":
-                out.write(" [stopped]")
-            out.write("\n")
-            out.flush()
+            if live is None:
+                guard.write(to_terminal(ev.message.text))
+            guard.write(" [stopped]\n" if ev.message.status == "stopped" else "\n")
+    if guard.closed:
+        say(
+            "standard output was closed before the reply ended;"
+            " the reply was saved in full (chat-app show THREAD prints it)"
+        )
+        return status or EX_STDOUT_CLOSED
     return status
 
 
@@ -290,7 +362,9 @@ def _log_warnings_to_file(data_dir: Path) -> None:
         return
     handler: logging.Handler
     try:
-        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        from chat_app.core.private_files import make_private_dir
+
+        make_private_dir(data_dir)
         fd = os.open(data_dir / "chat-app.log", os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o600)
         handler = logging.StreamHandler(os.fdopen(fd, "a", encoding="utf-8"))
         handler.setFormatter(_RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -348,7 +422,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from chat_app.core.migrate import run_migrate_command
 
         return run_migrate_command(settings, args.to)
-    from chat_app.core.service import ChatService, ServiceError
+    from chat_app.core.service import ChatService, ServiceError, storage_errors
     from chat_app.core.sqlite_backend import StorageError
     from graphs.errors import ModelCallError
 
@@ -371,14 +445,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return run_app(settings, service)
         return _cmd(service, args)
-    except ServiceError as exc:
+    except (ServiceError, StorageError) as exc:
         say(str(exc))
+        return EX_FAIL
+    except storage_errors() as exc:
+        # Damage SQLite finds after start-up: the file and what to do, not "internal error".
+        print(f"chat-app: {service.describe_storage_error(exc)}", file=sys.stderr)
         return EX_FAIL
     except KeyboardInterrupt:
         sys.stderr.write("\n")
         say("interrupted")
         return 130
     except BrokenPipeError:
+        _silence(sys.stdout)
         return 0
     except Exception as exc:
         # Never a traceback on the terminal: one line, the details in the log.

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import getpass
+import math
 import os
 import re
 import stat
@@ -157,6 +158,56 @@ class Settings:
         return out
 
 
+@dataclass(frozen=True)
+class Bounds:
+    """The values a numeric setting accepts: finite, ``low`` to ``high``."""
+
+    low: float
+    high: float
+    low_allowed: bool = True
+    """False: the value must be greater than ``low`` (zero would break it)."""
+
+    def describe(self) -> str:
+        low = f"{self.low:g} or more" if self.low_allowed else f"more than {self.low:g}"
+        return f"{low}, at most {self.high:,g}"
+
+    def accepts(self, value: float) -> bool:
+        if not math.isfinite(value) or value > self.high:
+            return False
+        return value >= self.low if self.low_allowed else value > self.low
+
+
+HOUR_S = 3600.0
+# Every numeric setting and what it accepts; a test checks none is missing.
+# The upper bounds catch typos (a timeout in ms where seconds are meant) and
+# values that would overflow what they feed (SQLite's busy timeout in ms).
+NUMERIC_RANGES: dict[tuple[str, str], Bounds] = {
+    ("model", "offline_token_delay_ms"): Bounds(0, 10_000),
+    ("model", "connect_timeout_s"): Bounds(0, HOUR_S, low_allowed=False),
+    ("model", "read_timeout_s"): Bounds(0, HOUR_S, low_allowed=False),
+    ("model", "max_attempts"): Bounds(1, 100),
+    ("model", "backoff_initial_s"): Bounds(0, HOUR_S, low_allowed=False),
+    ("model", "backoff_max_s"): Bounds(0, HOUR_S, low_allowed=False),
+    ("model", "max_retry_after_s"): Bounds(0, 24 * HOUR_S),
+    ("storage", "busy_timeout_s"): Bounds(0, HOUR_S, low_allowed=False),
+    ("short_term", "session_ttl_s"): Bounds(1, 10 * 365 * 24 * HOUR_S),
+    ("retention", "keep_old_branch_checkpoints"): Bounds(0, 1_000_000_000),
+    ("retention", "drop_branches_older_than_days"): Bounds(0, 36_500),
+    ("chaos", "fail_next"): Bounds(0, 999_999),
+    ("chaos", "drop_stream_after"): Bounds(0, 999_999),
+    ("chaos", "kill_after_tokens"): Bounds(0, 999_999),
+}
+
+
+def check_range(section: str, key: str, value: Any, where: str) -> None:
+    """Refuse a number outside the setting's bounds (NaN and infinities included)."""
+    bounds = NUMERIC_RANGES.get((section, key))
+    if bounds is None or isinstance(value, bool) or not isinstance(value, int | float):
+        return
+    if not bounds.accepts(value):
+        raise ConfigError(f"{where}: must be {bounds.describe()}, got {_show(value)}")
+
+
 SECTIONS: dict[str, type[Any]] = {
     f.name: f.default_factory  # type: ignore[misc]
     for f in dataclasses.fields(Settings)
@@ -284,6 +335,7 @@ def _merge_file(
                 continue
             where = f"{origin}: {section}.{key}"
             layers[section][key] = _coerce(value, str(fields[key].type), where)
+            check_range(section, key, layers[section][key], where)
 
 
 ENV_SHORTCUTS = {
@@ -310,8 +362,9 @@ def _merge_env(
                 key = rest[len(prefix) :]
                 fields = {f.name: f for f in dataclasses.fields(cls)}
                 if key in fields:
-                    where = f"environment {name}"
+                    where = f"environment {name} ({section}.{key})"
                     layers[section][key] = _coerce(value, str(fields[key].type), where)
+                    check_range(section, key, layers[section][key], where)
                     break
         else:
             if name not in ("CHAT_APP_CONFIG",):
@@ -326,15 +379,9 @@ def _validate(s: Settings) -> None:
         raise ConfigError(f"storage.backend: {s.storage.backend!r} is not 'sqlite' or 'postgres'")
     if s.storage.backend == "postgres" and not s.storage.dsn:
         raise ConfigError("storage.dsn: required when storage.backend = 'postgres'")
-    if s.model.max_attempts < 1:
-        raise ConfigError("model.max_attempts: must be at least 1")
-    for key in ("connect_timeout_s", "read_timeout_s", "backoff_initial_s", "backoff_max_s"):
-        if getattr(s.model, key) <= 0:
-            raise ConfigError(f"model.{key}: must be greater than 0")
-    if s.model.offline_token_delay_ms < 0:
-        raise ConfigError("model.offline_token_delay_ms: must not be negative")
-    if s.storage.busy_timeout_s <= 0:
-        raise ConfigError("storage.busy_timeout_s: must be greater than 0")
+    # Values from the command line or code reach here unchecked by the layers.
+    for section, key in NUMERIC_RANGES:
+        check_range(section, key, getattr(getattr(s, section), key), f"{section}.{key}")
     if s.user.id and (problem := user_id_problem(s.user.id)):
         raise ConfigError(f"user.id: {problem}")
     if s.model.base_url and not re.match(r"^https?://", s.model.base_url):

@@ -22,6 +22,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from chat_app.doctor_storage import (
+    check_file_modes,
+    check_thread_heads,
+    check_unlisted_threads,
+    open_read_only,
+)
+
 if TYPE_CHECKING:
     from chat_app.config import Settings
     from chat_app.core.maintenance import ThreadSize
@@ -59,7 +66,13 @@ def _mode(path: Path) -> int:
 
 def check_permissions(d: Doctor, data_dir: Path, db: Path) -> None:
     problems = []
-    if _mode(data_dir) & 0o077:
+    if _mode(data_dir) & (stat.S_ISVTX | stat.S_IWOTH):
+        # /tmp and the like: chmod 700 would lock everyone else out of it.
+        problems.append(
+            f"{data_dir} is {_mode(data_dir):04o}, a directory shared with others;"
+            " keep the data in a private one (--data-dir)"
+        )
+    elif _mode(data_dir) & 0o077:
         problems.append(f"{data_dir} is {_mode(data_dir):04o}; run: chmod 700 {data_dir}")
     for p in (db, Path(f"{db}-wal"), Path(f"{db}-shm")):
         if p.exists() and _mode(p) & 0o077:
@@ -67,7 +80,7 @@ def check_permissions(d: Doctor, data_dir: Path, db: Path) -> None:
     if problems:
         d.fail("permissions", "; ".join(problems))
     else:
-        d.ok("permissions", f"{data_dir} 0700, database files 0600")
+        d.ok("permissions", f"{data_dir} and the database files: not open to others")
     if not os.access(data_dir, os.W_OK) or not os.access(db, os.W_OK):
         d.fail(
             "writable",
@@ -76,20 +89,10 @@ def check_permissions(d: Doctor, data_dir: Path, db: Path) -> None:
         )
 
 
-def _open_ro(db: Path) -> sqlite3.Connection:
-    try:
-        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=2.0)
-        conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
-        return conn
-    except sqlite3.OperationalError:
-        # A read-only directory cannot hold -wal/-shm: read the file as it is.
-        return sqlite3.connect(f"file:{db}?immutable=1", uri=True)
-
-
 def check_database(d: Doctor, db: Path, full: bool) -> sqlite3.Connection | None:
     what = "integrity_check" if full else "quick_check"
     try:
-        conn = _open_ro(db)
+        conn, not_read = open_read_only(db)
         t0 = time.monotonic()
         rows = conn.execute(f"PRAGMA {what}").fetchall()
         took = time.monotonic() - t0
@@ -112,6 +115,8 @@ def check_database(d: Doctor, db: Path, full: bool) -> sqlite3.Connection | None
         conn.close()
         return None
     d.ok("database", f"{db}: PRAGMA {what} ok ({took * 1000:.0f} ms)")
+    if not_read:
+        d.warn("database", not_read)
     return conn
 
 
@@ -375,7 +380,9 @@ def check_profile_store(d: Doctor, settings: Settings) -> None:
             db = settings.data_dir / DB_NAME
             if settings.storage.backend != "sqlite" or not db.exists():
                 return
-            conn = _open_ro(db)
+            from chat_app.doctor_storage import open_read_only
+
+            conn, _note = open_read_only(db)
             store = SqliteStore(conn)
             store.is_setup = True  # read only: its set-up would write
         facts = read_profile(store, user)
@@ -427,10 +434,13 @@ def run_doctor(
             d.ok("database", f"{db} does not exist yet; it is created on first use")
         else:
             check_permissions(d, data_dir, db)
+            check_file_modes(d, db)
             conn = check_database(d, db, full)
             if conn is not None:
                 check_runs(d, conn)
                 check_storage(d, conn, db)
+                check_thread_heads(d, conn)
+                check_unlisted_threads(d, conn)
                 conn.close()
             check_locks(d, data_dir / "locks")
         if data_dir.exists():

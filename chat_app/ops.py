@@ -11,6 +11,7 @@ import re
 import sys
 from typing import TYPE_CHECKING, Any
 
+from chat_app.config import ConfigError, check_range
 from chat_app.safe_text import echo, redact_secrets
 
 if TYPE_CHECKING:
@@ -45,9 +46,12 @@ def parse_chaos(spec: str) -> dict[str, int]:
                 f"--chaos: {part!r} is not KEY=N with KEY one of fail, drop, kill"
                 " (e.g. --chaos fail=2,drop=5,kill=40)"
             )
-        if not re.fullmatch(r"\d{1,6}", value.strip()):
-            raise UsageError(f"--chaos: {key.strip()} needs a whole number, got {value!r}")
+        # A bad number is a configuration error (exit 78), as in the [chaos] section.
+        where = f"command line --chaos {key.strip()} (chaos.{name})"
+        if not re.fullmatch(r"-?\d{1,30}", value.strip()):
+            raise ConfigError(f"{where}: expected a whole number, got {value.strip()!r}")
         out[name] = int(value)
+        check_range("chaos", name, out[name], where)
     return out
 
 

@@ -43,4 +43,7 @@ CREATE TABLE IF NOT EXISTS writes (
 
 def create_checkpoint_tables(conn: sqlite3.Connection) -> None:
     """Create both tables where they are missing (one transaction)."""
-    conn.executescript("BEGIN;" + CHECKPOINTS_SCHEMA + WRITES_SCHEMA + "COMMIT;")
+    # IMMEDIATE: the write lock up front, waiting out the busy timeout; a
+    # deferred one that read the schema first fails at once when another
+    # process starting on the same new file created the tables meanwhile.
+    conn.executescript("BEGIN IMMEDIATE;" + CHECKPOINTS_SCHEMA + WRITES_SCHEMA + "COMMIT;")

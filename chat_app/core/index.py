@@ -86,7 +86,8 @@ class ThreadIndex:
         commits it; every write joins it (SqliteBackend.one_transaction)."""
         self.conn = conn
         self.joined = joined
-        conn.executescript(SCHEMA)
+        # IMMEDIATE: see create_checkpoint_tables (first uses racing on a new file).
+        conn.executescript("BEGIN IMMEDIATE;" + SCHEMA + "COMMIT;")
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:

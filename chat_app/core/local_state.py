@@ -27,9 +27,9 @@ CREATE TABLE IF NOT EXISTS local_values (
 
 class LocalValues:
     def __init__(self, path: Path, user_id: str, busy_timeout_s: float) -> None:
-        from chat_app.core.sqlite_backend import secure_file
+        from chat_app.core.private_files import create_private_file
 
-        secure_file(path)
+        create_private_file(path)
         self.user_id = user_id
         self._lock = threading.Lock()
         self._conn = sqlite3.connect(

@@ -45,6 +45,7 @@ from chat_app.core.events import (
 )
 from chat_app.core.local_state import LocalValues
 from chat_app.core.outbox import Outbox, Unsent
+from chat_app.core.private_files import make_private_dir
 from chat_app.core.short_term import MessageCache, SessionContext, open_short_term
 from chat_app.safe_text import clean_input, is_blank, one_line
 from graphs.context import ChatContext
@@ -321,7 +322,7 @@ class ChatService:
         with self._outbox_lock:
             if self._outbox is None:
                 data_dir = self.settings.data_dir
-                data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+                make_private_dir(data_dir)
                 self._outbox = Outbox(
                     data_dir / LOCAL_FILE, self.user_id, self.settings.storage.busy_timeout_s
                 )
@@ -332,7 +333,7 @@ class ChatService:
         with self._outbox_lock:
             if self._local is None:
                 data_dir = self.settings.data_dir
-                data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+                make_private_dir(data_dir)
                 self._local = LocalValues(
                     data_dir / LOCAL_FILE, self.user_id, self.settings.storage.busy_timeout_s
                 )
@@ -926,7 +927,7 @@ class ChatService:
             self._cancels.pop(thread_id, None)
 
     def _storage_message(self, exc: Exception) -> str:
-        from chat_app.core.sqlite_backend import describe_sqlite_error
+        from chat_app.core.sqlite_backend import SqliteBackend, describe_sqlite_error
 
         if isinstance(exc, ProfileStoreError):
             # A database error under it is described like any other, and named.
@@ -939,7 +940,13 @@ class ChatService:
             from chat_app.core.pg_backend import describe_pg_error
 
             return describe_pg_error(self.backend.location, exc)
+        if isinstance(self.backend, SqliteBackend):
+            return self.backend.describe_error(exc)  # also stops writes to a damaged file
         return describe_sqlite_error(Path(self.backend.location), exc)
+
+    def describe_storage_error(self, exc: Exception) -> str:
+        """One line for a storage error that reached the caller (see _storage_message)."""
+        return self._storage_message(exc)
 
     @contextlib.contextmanager
     def _storage_errors(self) -> Iterator[None]:

@@ -18,7 +18,6 @@ import errno
 import json
 import os
 import sqlite3
-import stat
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,6 +29,7 @@ from chat_app.core.events import ChatMessage
 from chat_app.core.head_reader import read_head
 from chat_app.core.index import ThreadIndex
 from chat_app.core.locks import ThreadLock
+from chat_app.core.private_files import create_private_file, make_private_dir
 
 if TYPE_CHECKING:
     from langgraph.store.sqlite import SqliteStore
@@ -41,27 +41,39 @@ DB_NAME = "chat.db"
 # finds the file unchanged skips the integrity check (which reads the whole
 # file: seconds for a large database on a cold disk); any other start checks.
 CLEAN_MARK = "chat.db.clean"
+# The lock file name of schema set-up (no thread id holds a NUL).
+SETUP_LOCK = "\x00set-up"
 
 
 class StorageError(Exception):
     """Storage cannot be used; the message says what is wrong and what to do."""
 
 
-def secure_dir(path: Path) -> None:
-    """Create ``path`` (0700); tighten it if it exists with looser bits."""
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    mode = stat.S_IMODE(path.stat().st_mode)
-    if mode & 0o077:
-        path.chmod(0o700)
+# What a connection may still do once the file is known to be damaged: read.
+_READ_ACTIONS = frozenset(
+    {
+        sqlite3.SQLITE_SELECT,
+        sqlite3.SQLITE_READ,
+        sqlite3.SQLITE_FUNCTION,
+        sqlite3.SQLITE_RECURSIVE,
+        sqlite3.SQLITE_TRANSACTION,
+        sqlite3.SQLITE_SAVEPOINT,
+    }
+)
 
 
-def secure_file(path: Path) -> None:
-    """Create ``path`` 0600 before SQLite opens it (its -wal/-shm copy the mode)."""
-    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
-    os.close(fd)
-    mode = stat.S_IMODE(path.stat().st_mode)
-    if mode & 0o077:
-        path.chmod(0o600)
+def _reads_only(action: int, *_: Any) -> int:
+    return sqlite3.SQLITE_OK if action in _READ_ACTIONS else sqlite3.SQLITE_DENY
+
+
+def is_damage(exc: BaseException) -> bool:
+    """Whether SQLite says the file itself is damaged (not busy, full or read-only)."""
+    if not isinstance(exc, sqlite3.DatabaseError):
+        return False
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None and code & 0xFF in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+        return True
+    return "malformed" in str(exc) or "not a database" in str(exc)
 
 
 def connect(
@@ -107,10 +119,13 @@ class SqliteBackend:
         self.busy_timeout_s = busy_timeout_s
         self.index = ThreadIndex(app_conn)
         self.lock_dir = path.parent / "locks"
-        self.lock_dir.mkdir(mode=0o700, exist_ok=True)
+        make_private_dir(self.lock_dir)
         self._saver: FastSqliteSaver | None = None
         self._store: SqliteStore | None = None
-        self._open_lock = threading.Lock()
+        # Re-entrant: an open that finds damage marks every connection (found_damage).
+        self._open_lock = threading.RLock()
+        # Set when damage shows up after start-up; see found_damage().
+        self.damage: str | None = None
 
     @property
     def saver(self) -> FastSqliteSaver:
@@ -129,10 +144,49 @@ class SqliteBackend:
         return self._store
 
     def _open(self, opener: Any) -> Any:
+        # One process at a time sets up: LangGraph's store reads its schema
+        # version and then applies the migrations after it, which two first
+        # uses at once both did ("duplicate column name"). LangGraph is
+        # imported first: another start need not wait for our imports.
+        import langgraph.store.sqlite  # noqa: F401
+
+        import chat_app.core.fast_saver  # noqa: F401
+
+        setup = self.lock(SETUP_LOCK)
+        if not setup.acquire(self.busy_timeout_s, poll_s=0.01):
+            raise StorageError(
+                f"{self.path}: the database is busy (another chat-app is setting it up); try again"
+            )
         try:
-            return opener(self.path, self.busy_timeout_s)
+            opened = opener(self.path, self.busy_timeout_s)
         except sqlite3.DatabaseError as exc:
-            raise StorageError(describe_sqlite_error(self.path, exc)) from None
+            raise StorageError(self.describe_error(exc)) from None
+        finally:
+            setup.release()
+        if self.damage is not None:
+            opened.conn.set_authorizer(_reads_only)
+        return opened
+
+    def _conns(self) -> list[sqlite3.Connection]:
+        with self._open_lock:
+            return [self.app_conn] + [x.conn for x in (self._saver, self._store) if x is not None]
+
+    def found_damage(self, message: str) -> None:
+        """Damage seen after start-up: from now on every connection only reads
+        (SQLite's authorizer refuses anything else), and the close leaves no
+        clean mark, so the next start checks the file and refuses it."""
+        self.damage = message
+        for conn in self._conns():
+            conn.set_authorizer(_reads_only)
+
+    def describe_error(self, exc: sqlite3.Error) -> str:
+        """One line for a database error; damage is remembered (found_damage)."""
+        if self.damage is None and is_damage(exc):
+            self.found_damage(describe_sqlite_error(self.path, exc))
+        if self.damage is not None:
+            # A write refused after the damage was found: say why.
+            return self.damage
+        return describe_sqlite_error(self.path, exc)
 
     def head_messages(self, thread_id: str) -> list[ChatMessage] | None:
         """The conversation at the head, read without LangGraph (None: read it through it)."""
@@ -173,13 +227,11 @@ class SqliteBackend:
         return ThreadLock(self.lock_dir, thread_id)
 
     def close(self) -> None:
-        conns = [self.app_conn]
-        with self._open_lock:
-            conns += [x.conn for x in (self._saver, self._store) if x is not None]
-        for conn in conns:
+        for conn in self._conns():
             with contextlib.suppress(sqlite3.Error):
                 conn.close()
-        mark_clean(self.path)
+        if self.damage is None:
+            mark_clean(self.path)
 
 
 def open_saver(path: Path, busy_timeout_s: float) -> FastSqliteSaver:
@@ -245,9 +297,9 @@ def left_clean(path: Path) -> bool:
 def open_sqlite_backend(data_dir: Path, busy_timeout_s: float) -> SqliteBackend:
     """Open (creating if needed) the database under ``data_dir``."""
     try:
-        secure_dir(data_dir)
+        make_private_dir(data_dir)
         path = data_dir / DB_NAME
-        secure_file(path)
+        create_private_file(path)
     except PermissionError as exc:
         raise StorageError(
             f"{exc.filename}: permission denied; choose another --data-dir or fix the permissions"
@@ -308,7 +360,7 @@ def describe_sqlite_error(path: Path, exc: sqlite3.Error) -> str:
         )
     if "malformed" in text or "not a database" in text:
         return (
-            f"{path}: the database is damaged ({text}); it was not modified. "
+            f"{path}: the database is damaged ({text}); nothing more is written to it. "
             "Run `chat-app doctor` and restore from a backup"
         )
     return f"{path}: database error: {text}"
