@@ -93,6 +93,11 @@ def _parser() -> argparse.ArgumentParser:
     pe = psub.add_parser("set", help="correct a fact")
     pe.add_argument("key")
     pe.add_argument("value")
+    prr = psub.add_parser("retry", help="read again the messages the profile missed")
+    prr.add_argument("thread")
+
+    sm = sub.add_parser("summary", help="what the model is told of a thread's older messages")
+    sm.add_argument("thread")
 
     sub.add_parser("config", help="print the effective settings (without secrets)")
     mg = sub.add_parser("migrate", help="copy the SQLite database into PostgreSQL, then verify")
@@ -124,12 +129,25 @@ def _settings(args: argparse.Namespace, warnings: list[str] | None = None) -> Se
 
 
 def _print_events(events: Iterator[Event], out: TextIO) -> int:
-    from chat_app.core.events import ReplyFailed, ReplyFinished, Retrying, ThreadBusy, Token
+    from chat_app.core.events import (
+        ProfileNotUpdated,
+        ReplyFailed,
+        ReplyFinished,
+        Retrying,
+        ThreadBusy,
+        Token,
+    )
     from chat_app.safe_text import to_display
 
     status = 0
     for ev in events:
-        if isinstance(ev, Token):
+        if isinstance(ev, ProfileNotUpdated):
+            print(
+                f"chat-app: profile not updated: {to_display(ev.reason)} (tried again with the"
+                f" next message, or run: chat-app profile retry {ev.thread_id})",
+                file=sys.stderr,
+            )
+        elif isinstance(ev, Token):
             out.write(to_display(ev.text))
             out.flush()
         elif isinstance(ev, Retrying):
@@ -206,6 +224,15 @@ def _cmd(service: ChatService, args: argparse.Namespace) -> int:
         msgs = service.rewind(args.thread, args.checkpoint)
         print(f"rewound: the thread now continues after {len(msgs)} messages")
         return 0
+    if cmd == "summary":
+        summary = service.history_summary(args.thread)
+        if summary is None:
+            print("no summary: the whole thread fits in the model's requests")
+        else:
+            by = "written by the model" if summary.by == "model" else "extracted by rules"
+            print(f"summary of the first {summary.covers} messages ({by}):")
+            print(to_display(summary.text))
+        return 0
     if cmd == "show":
         for m in service.load_messages(args.thread):
             who = "you" if m.role == "user" else "assistant"
@@ -239,12 +266,19 @@ def _cmd(service: ChatService, args: argparse.Namespace) -> int:
         if pc == "set":
             service.edit_fact(args.key, args.value)
             return 0
+        if pc == "retry":
+            status = _print_events(service.retry_profile(args.thread), sys.stdout)
+            reason = service.profile_not_updated(args.thread)
+            print("profile not updated" if reason else "profile up to date")
+            return EX_FAIL if reason else status
         facts = service.profile()
         if args.json:
             print(json.dumps([f.to_dict() for f in facts], ensure_ascii=False, indent=2))
         else:
             for f in facts:
                 where = f"thread {f.thread_id[:8]}" if f.thread_id else "edited"
+                if f.learned_by == "rules":
+                    where += ", by rules"
                 print(
                     f"{f.key}: {one_line(f.value, 60)}  (learned {f.learned_at}, {where}, "
                     f"from: {one_line(f.source_text, 40)!r})"

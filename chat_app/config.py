@@ -53,6 +53,10 @@ class ModelSettings:
     """Longest delay between two attempts."""
     max_retry_after_s: float = 60.0
     """A Retry-After longer than this is not waited for; the person is told instead."""
+    context_tokens: int = 0
+    """Tokens the model reads per request; 0: known for well-known names, 8192 otherwise."""
+    reply_tokens: int = 0
+    """Of context_tokens, kept for the reply; 0: a quarter, at most 4096."""
 
 
 @dataclass(frozen=True)
@@ -308,6 +312,10 @@ def _validate(s: Settings) -> None:
     for key in ("connect_timeout_s", "read_timeout_s", "backoff_initial_s", "backoff_max_s"):
         if getattr(s.model, key) <= 0:
             raise ConfigError(f"model.{key}: must be greater than 0")
+    if s.model.context_tokens < 0 or s.model.reply_tokens < 0:
+        raise ConfigError("model.context_tokens, model.reply_tokens: must not be negative")
+    if s.model.context_tokens and s.model.reply_tokens >= s.model.context_tokens:
+        raise ConfigError("model.reply_tokens: must be less than model.context_tokens")
     if s.model.offline_token_delay_ms < 0:
         raise ConfigError("model.offline_token_delay_ms: must not be negative")
     if s.storage.busy_timeout_s <= 0:

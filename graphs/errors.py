@@ -44,6 +44,23 @@ class StreamInterrupted(TransientModelError):
         self.partial = partial
 
 
+class EmptyReply(TransientModelError):
+    """The model finished without a word: worth another attempt, never stored."""
+
+    def __init__(self, user_message: str = "the model sent an empty reply") -> None:
+        super().__init__(user_message)
+
+
+class MalformedReply(TransientModelError):
+    """The server sent a reply (or a stream chunk) that is not valid JSON."""
+
+    def __init__(
+        self, user_message: str = "the model server sent a malformed reply", partial: str = ""
+    ) -> None:
+        super().__init__(user_message)
+        self.partial = partial
+
+
 def classify(exc: BaseException) -> ModelCallError:
     """Map any exception from a model call to a ModelCallError."""
     if isinstance(exc, ModelCallError):

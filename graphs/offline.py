@@ -37,6 +37,7 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 
 from graphs.errors import TransientModelError
 from graphs.extract import LANGUAGES, Statement, extract_statements, normalize_item
+from graphs.history import SUMMARY_HEADER
 from graphs.profile import PROFILE_HEADER
 
 INTRO = "I'm the offline model — no network, no API key."
@@ -162,6 +163,8 @@ def _known(messages: Sequence[BaseMessage], earlier: Sequence[str]) -> _Known:
         text = _text(m) if isinstance(m, SystemMessage) else ""
         if PROFILE_HEADER not in text:
             continue
+        # The summary of older messages follows the profile; its lines are not facts.
+        text = text.split(SUMMARY_HEADER, 1)[0]
         for line in text.split(PROFILE_HEADER, 1)[1].splitlines():
             mm = _PROFILE_LINE.match(line.strip())
             if mm:
@@ -737,12 +740,33 @@ def _fallback(text: str, known: _Known, question: bool) -> str:
     return f"{body}\n\n{tail}"
 
 
+_SUMMARY_COVERS = re.compile(rf"{re.escape(SUMMARY_HEADER)} \(its first (\d+) messages")
+_SUMMARY_USER_LINE = re.compile(r"^- You: (.+)$", re.MULTILINE)
+
+
+def _summarised(messages: Sequence[BaseMessage]) -> tuple[int, list[str]]:
+    """How many older messages the prompt's summary stands for, and what it
+    keeps of the person's (the first sentence of each, as the offline summary
+    writes them)."""
+    for m in messages:
+        text = _text(m) if isinstance(m, SystemMessage) else ""
+        found = _SUMMARY_COVERS.search(text)
+        if found:
+            block = text[found.start() :]
+            return int(found.group(1)), _SUMMARY_USER_LINE.findall(block)
+    return 0, []
+
+
 def reply_for(messages: Sequence[BaseMessage]) -> str:
     """The full reply text for a prompt: deterministic, never raises on text content."""
     humans = [_text(m) for m in messages if isinstance(m, HumanMessage)]
-    n_ai = sum(1 for m in messages if isinstance(m, AIMessage))
+    covered, summarised = _summarised(messages)
+    # Turns alternate, so the summarised messages are half the person's.
+    n_ai = sum(1 for m in messages if isinstance(m, AIMessage)) + covered // 2
+    n_humans = len(humans) + covered - covered // 2
     text = humans[-1] if humans else ""
     earlier = humans[:-1]
+    recalled = [*summarised, *earlier]
     scan = " ".join(text[:_MAX_SCAN].split())
     before = _known(messages, earlier)
     statements = extract_statements(text)
@@ -778,11 +802,11 @@ def reply_for(messages: Sequence[BaseMessage]) -> str:
     elif _ASK_PREFS.search(scan):
         answer = _prefs_answer(known)
     elif _ASK_SUMMARY.search(scan):
-        answer = _summary_answer(earlier, n_ai, known)
+        answer = _summary_answer(recalled, n_ai, known)
     elif _ASK_COUNT.search(scan):
-        answer = _count_answer(len(humans), n_ai)
+        answer = _count_answer(n_humans, n_ai)
     elif _ASK_FIRST.search(scan):
-        answer = _first_answer(earlier)
+        answer = _first_answer(recalled)
     elif _ASK_LAST.search(scan):
         answer = _last_answer(earlier)
     elif _ASK_EARLIER.search(scan) and question:
