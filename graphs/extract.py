@@ -371,7 +371,7 @@ _PLACE_CONT = re.compile(r"^,\s*([A-Z][\w'.-]*(?:\s+[A-Z][\w'.-]*){0,2})")
 _JOB_ROLE = _rx(
     r"\b(?:i\s+(?:currently\s+|now\s+)?work(?:ing)?\s+as|i'm\s+working\s+as|"
     r"my\s+(?:job|occupation|profession|role|job\s+title)\s+is|"
-    r"i\s+(?:currently\s+)?(?:do|am\s+doing)\s+(?=\w.*\bfor\s+a\s+living))\s+(?P<rest>.+)"
+    r"i\s+(?:currently\s+)?(?:do|am\s+doing)(?=\s+\w.*\bfor\s+a\s+living))\s+(?P<rest>.+)"
 )
 _JOB_AT_AS = _rx(
     r"\bi\s+(?:currently\s+)?work\s+(?:at|for)\s+(?P<org>[^,.;!?]+?)\s+as\s+(?P<rest>.+)"
@@ -390,6 +390,7 @@ _LABEL = _rx(
     r"^\s*(?:my\s+)?(?P<label>name|location|city|home|job|occupation|profession|age)"
     r"\s*[:=]\s*(?P<value>[^\n:=]{1,80}?)\s*$"
 )
+_NO_VALUE = _words("unknown none n/a na - ? secret private tbd nothing")
 _LABEL_KINDS = {
     "name": "name",
     "location": "location",
@@ -771,7 +772,7 @@ def _labels(text: str) -> tuple[list[Statement], str]:
         m = _LABEL.match(line)
         value = _trim(m.group("value")) if m else ""
         label = m.group("label").lower() if m else ""
-        if not value or value.lower() in _NOT_ITEMS:
+        if not value or value.lower() in _NOT_ITEMS | _NO_VALUE:
             rest.append(line)
         elif label == "age":
             if value.isdigit() and 0 < int(value) < 130:
@@ -810,7 +811,8 @@ def extract_statements(text: str) -> list[Statement]:
 # Cheap test before asking a model: a statement about the person says "I",
 # "me" or "my", gives a label ("Name: Bob"), or asks for a way of answering.
 _ABOUT_THE_USER = re.compile(
-    r"\b(?:i|i'm|im|i've|i'd|i'll|me|my|mine|myself|name|name's|call|here|it's|this\s+is)\b|"
+    r"\b(?:i|i'm|im|i've|i'd|i'll|me|my|mine|myself|name|name's|call|here|it's|this\s+is|"
+    r"home)\b|"
     r"\b(?:answers?|repl(?:y|ies)|respond|responses?|explain|explanations?|bullets?|"
     r"markdown|emojis?|jargon|formal(?:ly)?|casual(?:ly)?|informal(?:ly)?|polite(?:ly)?|"
     r"concise(?:ly)?|brief(?:ly)?|short|shorter|detailed|tone|metric|imperial|"

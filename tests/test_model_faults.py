@@ -219,9 +219,7 @@ def test_the_offline_model_labels_its_facts_as_read_by_rules(service: ChatServic
 def test_cli_summary_and_profile_retry(tmp_path: Path) -> None:
     data = tmp_path / "data"
     # A small window: a few turns overflow it.
-    service = ChatService(
-        make_settings(data, model={"context_tokens": 600, "reply_tokens": 150})
-    )
+    service = ChatService(make_settings(data, model={"context_tokens": 600, "reply_tokens": 150}))
     thread = service.create_thread().id
     chat(service, thread, "Hello, my name is Alice.")
     short = service.create_thread().id
