@@ -54,11 +54,8 @@ class EmptyReply(TransientModelError):
 class MalformedReply(TransientModelError):
     """The server sent a reply (or a stream chunk) that is not valid JSON."""
 
-    def __init__(
-        self, user_message: str = "the model server sent a malformed reply", partial: str = ""
-    ) -> None:
+    def __init__(self, user_message: str = "the model server sent a malformed reply") -> None:
         super().__init__(user_message)
-        self.partial = partial
 
 
 def classify(exc: BaseException) -> ModelCallError:

@@ -109,6 +109,12 @@ def _fits(messages: Sequence[BaseMessage], max_tokens: int) -> bool:
     return True
 
 
+def clip(text: str, max_tokens: int) -> str:
+    """``text`` cut to about ``max_tokens`` (its start kept, the cut marked)."""
+    chars = max(0, max_tokens * _CHARS_PER_TOKEN)
+    return text if len(text) <= chars else text[: max(0, chars - 16)] + " […cut to fit…]"
+
+
 def _cut(message: BaseMessage, max_tokens: int) -> BaseMessage:
     """A copy of one message too long for the whole window, cut to fit (its start kept)."""
     chars = max(0, (max_tokens - 8) * _CHARS_PER_TOKEN)
@@ -154,21 +160,21 @@ def plan_request(
             (i for i, m in enumerate(messages) if isinstance(m, HumanMessage)), default=0
         )
         new_covers = max(covers, last_human)
+    new: HistorySummary | None = None
     if new_covers > covers:
         text, by = summarize(
             summary["text"] if summary else "", messages[covers:new_covers], budget.summary
         )
-        summary = HistorySummary(
+        new = HistorySummary(
             text=text, covers=new_covers, through=str(messages[new_covers - 1].id), by=by
         )
-        head = SystemMessage(system(summary_block(summary)))
+        head = SystemMessage(system(summary_block(new)))
         room = budget.prompt - count_tokens([head])
-    else:
-        summary = None
     window = fit_last(messages[new_covers:], room)
     if not window:
+        # One message too long for the whole window: its start is sent.
         window = [_cut(m, room) for m in messages[new_covers:][-1:]]
-    return Request([head, *window], summary)
+    return Request([head, *window], new)
 
 
 # -- the extractive summary (offline model, and the fallback) ------------------------

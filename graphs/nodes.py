@@ -36,7 +36,7 @@ from graphs.budget import ContextBudget
 from graphs.context import ChatContext
 from graphs.errors import EmptyReply, ModelCallError, StreamInterrupted, classify
 from graphs.extract import Statement, may_be_about_the_user
-from graphs.history import Summarizer, extractive_summary, plan_request
+from graphs.history import Summarizer, clip, extractive_summary, plan_request
 from graphs.profile import apply_statements, read_profile, render_profile
 from graphs.prompts import system_prompt
 from graphs.state import ChatState, migration_updates
@@ -116,6 +116,8 @@ def make_respond(
         updates, profile = prepare_turn(state, runtime)
         settings = updates.get("settings", state.get("settings")) or {}
         extra = settings.get("system_prompt", "")
+        # A profile (or a thread's own prompt) may not crowd out the conversation.
+        profile, extra = clip(profile, budget.prompt // 4), clip(extra, budget.prompt // 4)
         final = runtime.context.final_attempt
         request = plan_request(
             state.get("messages", []),

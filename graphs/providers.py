@@ -17,7 +17,6 @@ llama.cpp, LM Studio) lives here:
 from __future__ import annotations
 
 import json
-import logging
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -41,8 +40,6 @@ from graphs.errors import (
     TransientModelError,
 )
 from graphs.extract import KINDS, Statement
-
-log = logging.getLogger(__name__)
 
 __all__ = [
     "classify_provider_error",

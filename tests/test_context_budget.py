@@ -265,3 +265,20 @@ def test_the_offline_model_summarises_a_long_thread_and_still_recalls_its_start(
     assert "Hello, my name is Alice and I live in Paris." in first
     count = chat(service, thread, "how many messages?")
     assert "85 messages" in count
+
+
+def test_a_message_larger_than_the_window_is_sent_cut_and_stored_whole(
+    fake: FakeOpenAI, openai_service: Callable[..., ChatService]
+) -> None:
+    fake.context_limit = CONTEXT
+    service = openai_service()
+    thread = service.create_thread("paste").id
+    send_ok(service, thread, "hello there")
+    pasted = "Lorem ipsum dolor sit amet. " * 4_000
+    fake.ok("SUMMARY of the greeting.")
+    send_ok(service, thread, pasted)
+    request = streamed(fake)[-1]
+    assert wire_tokens(request) <= CONTEXT - REPLY
+    sent = wire_messages(request)[-1]["content"]
+    assert sent.startswith("Lorem ipsum dolor sit amet.") and sent.endswith("[…cut to fit…]")
+    assert service.load_messages(thread)[-2].text == pasted
