@@ -314,6 +314,8 @@ def _validate(s: Settings) -> None:
             raise ConfigError(f"model.{key}: must be greater than 0")
     if s.model.context_tokens < 0 or s.model.reply_tokens < 0:
         raise ConfigError("model.context_tokens, model.reply_tokens: must not be negative")
+    if 0 < s.model.context_tokens < 512:
+        raise ConfigError("model.context_tokens: at least 512 (0 picks the model's default)")
     if s.model.context_tokens and s.model.reply_tokens >= s.model.context_tokens:
         raise ConfigError("model.reply_tokens: must be less than model.context_tokens")
     if s.model.offline_token_delay_ms < 0:

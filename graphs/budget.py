@@ -77,7 +77,8 @@ def known_context_tokens(model: str) -> int:
     # Names often carry a vendor path or tag: "meta-llama/Llama-3.1-8B", "qwen2.5:7b".
     name = name.lower().rsplit("/", 1)[-1]
     for pattern, tokens in _KNOWN_CONTEXT:
-        if re.match(pattern, name):
+        # At the start of the name or of one of its parts ("meta-llama-3.1-8b").
+        if re.search(rf"(?:^|[^a-z0-9]){pattern}", name):
             return tokens
     return DEFAULT_CONTEXT_TOKENS
 

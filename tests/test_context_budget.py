@@ -109,6 +109,10 @@ def test_budgets_known_names_unknown_servers_and_the_offline_model() -> None:
     assert known_context_tokens("openai:llama3") == 8_192
     assert known_context_tokens("openai:qwen2.5:7b") == 32_768
     assert known_context_tokens("openai:mistralai/Mistral-7B-Instruct") == 32_768
+    assert known_context_tokens("openai:meta-llama/Meta-Llama-3.1-8B-Instruct") == 131_072
+    assert known_context_tokens("openai:gpt-4-turbo") == 128_000
+    assert known_context_tokens("openai:o3-mini") == 200_000
+    assert known_context_tokens("openai:openchat-3.5") == 8_192
     assert known_context_tokens("openai:my-own-server-model") == 8_192
     assert context_budget("openai:my-own-server-model").prompt == 8_192 - 2_048
     # A million-token window is not filled on every turn by default.
@@ -120,6 +124,10 @@ def test_budgets_known_names_unknown_servers_and_the_offline_model() -> None:
 def test_a_reply_reserve_as_large_as_the_context_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="reply_tokens"):
         make_settings(tmp_path, model={"context_tokens": 1000, "reply_tokens": 1000})
+    with pytest.raises(ConfigError, match="context_tokens: at least 512"):
+        make_settings(tmp_path, model={"context_tokens": 100})
+    with pytest.raises(ConfigError, match="must not be negative"):
+        make_settings(tmp_path, model={"reply_tokens": -1})
 
 
 def test_a_10000_message_thread_is_answered_within_the_budget(
