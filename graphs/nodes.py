@@ -34,7 +34,13 @@ from langgraph.runtime import Runtime
 
 from graphs.budget import ContextBudget
 from graphs.context import ChatContext
-from graphs.errors import EmptyReply, ModelCallError, StreamInterrupted, classify
+from graphs.errors import (
+    EmptyReply,
+    ModelCallError,
+    StreamInterrupted,
+    TransientModelError,
+    classify,
+)
 from graphs.extract import Statement, may_be_about_the_user
 from graphs.history import Summarizer, clip, extractive_summary, plan_request
 from graphs.profile import apply_statements, read_profile, render_profile
@@ -214,7 +220,12 @@ def make_remember(extractor: Extractor, learned_by: str) -> Callable[..., dict[s
                 statements = extractor(message.text)
             except ModelCallError as err:
                 if err.transient and not runtime.context.final_attempt:
-                    raise
+                    # Said so: the reply is already saved, only this is retried.
+                    raise TransientModelError(
+                        f"profile extraction: {err.user_message}",
+                        retry_after=err.retry_after,
+                        status=err.status,
+                    ) from err
                 failed = [str(m.id) for m in targets[n:]][-MAX_PENDING:]
                 reason = err.user_message
                 break

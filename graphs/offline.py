@@ -668,14 +668,17 @@ def _count_answer(n_user: int, n_ai: int) -> str:
     )
 
 
-def _summary_answer(earlier: list[str], n_ai: int, known: _Known) -> str:
+def _summary_answer(earlier: list[str], n_ai: int, known: _Known, n_sent: int = -1) -> str:
+    """``earlier``: what is remembered of the messages before this one;
+    ``n_sent``: how many there were (more than remembered once summarised)."""
+    n_sent = len(earlier) if n_sent < 0 else n_sent
     if not earlier:
         return "There's nothing to summarise yet — this is your first message."
     lines = [f"- {_quote(t, 80)}" for t in earlier[:10]]
-    if len(earlier) > 10:
-        lines.append(f"- … and {len(earlier) - 10} more")
+    if n_sent > 10:
+        lines.append(f"- … and {n_sent - 10} more")
     body = (
-        f"So far you've sent {_plural(len(earlier), 'message')} before this one and I've "
+        f"So far you've sent {_plural(n_sent, 'message')} before this one and I've "
         f"replied {_plural(n_ai, 'time')}. You said:\n\n" + "\n".join(lines)
     )
     if known.name:
@@ -802,7 +805,7 @@ def reply_for(messages: Sequence[BaseMessage]) -> str:
     elif _ASK_PREFS.search(scan):
         answer = _prefs_answer(known)
     elif _ASK_SUMMARY.search(scan):
-        answer = _summary_answer(recalled, n_ai, known)
+        answer = _summary_answer(recalled, n_ai, known, n_humans - 1)
     elif _ASK_COUNT.search(scan):
         answer = _count_answer(n_humans, n_ai)
     elif _ASK_FIRST.search(scan):

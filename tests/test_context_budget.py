@@ -273,6 +273,9 @@ def test_the_offline_model_summarises_a_long_thread_and_still_recalls_its_start(
     assert "Hello, my name is Alice and I live in Paris." in first
     count = chat(service, thread, "how many messages?")
     assert "85 messages" in count
+    recap = chat(service, thread, "summarize our conversation")
+    assert "you've sent 43 messages before this one" in recap
+    assert "Hello, my name is Alice and I live in Paris." in recap
 
 
 def test_a_message_larger_than_the_window_is_sent_cut_and_stored_whole(

@@ -142,6 +142,9 @@ def test_a_failed_extraction_completes_the_turn_says_why_and_is_retried_next_tur
     assert missed.reason == "the model server had a problem (503), try again"
     # The reply once, the extraction three times (the retry layer's attempts).
     assert kinds(fake) == ["reply", "extract", "extract", "extract"]
+    assert [r.reason for r in only(events, Retrying)] == [
+        "profile extraction: the model server had a problem (503), try again"
+    ] * 2
     # Nothing guessed by rules ("nurse in Oslo" as a job).
     assert service.profile() == []
     assert service.profile_not_updated(thread) == missed.reason
