@@ -21,6 +21,7 @@ OFFLINE_REPLY_TOKENS = 500
 # turn costs dollars and seconds, and older turns are in the summary anyway.
 # ``model.context_tokens`` raises it for a model that should use more.
 DEFAULT_CAP_TOKENS = 128_000
+SUMMARY_CAP_TOKENS = 1_000
 
 # (pattern on the model name without the "openai:" prefix, context tokens),
 # first match wins: more specific names come first.
@@ -67,8 +68,12 @@ class ContextBudget:
 
     @property
     def summary(self) -> int:
-        """The most the running summary may take of the prompt."""
-        return max(64, self.prompt // 5)
+        """The most the running summary may take of the prompt.
+
+        Capped: the summary is a plain channel, so every checkpoint of the
+        thread (four a turn) holds a copy of it.
+        """
+        return max(64, min(self.prompt // 5, SUMMARY_CAP_TOKENS))
 
 
 def known_context_tokens(model: str) -> int:

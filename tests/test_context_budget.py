@@ -119,6 +119,9 @@ def test_budgets_known_names_unknown_servers_and_the_offline_model() -> None:
     assert context_budget("openai:gpt-4.1").context == 128_000
     assert context_budget("openai:gpt-4.1", 500_000, 8_000).prompt == 492_000
     assert context_budget("offline") == context_budget("offline", 2_000, 500)
+    assert context_budget("offline").summary == 300
+    # Every checkpoint holds the summary: it stays small however large the window.
+    assert context_budget("openai:gpt-4o").summary == 1_000
 
 
 def test_a_reply_reserve_as_large_as_the_context_is_refused(tmp_path: Path) -> None:
@@ -168,6 +171,11 @@ def test_a_10000_message_thread_is_answered_within_the_budget(
     assert fake.count == 5
     assert all(r.stream for r in fake.requests[2:])
     assert all(wire_tokens(r) <= CONTEXT - REPLY for r in fake.requests)
+    for request in streamed(fake):
+        wire = wire_messages(request)
+        assert "SUMMARY: the plan was discussed" in wire[0]["content"]
+        assert wire[1]["role"] == "user"
+    assert wire_messages(streamed(fake)[-1])[-1]["content"] == "next step 2"
     assert service.history_summary(thread) == summary
 
 
