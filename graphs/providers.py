@@ -308,8 +308,9 @@ def classify_provider_error(exc: BaseException) -> ModelCallError:
     if isinstance(exc, json.JSONDecodeError):
         # A garbled SSE chunk or body (a proxy cutting a line, a buggy
         # server): the next attempt usually reads fine.
-        where = " in the middle of the reply" if _raised_mid_stream(exc) else ""
-        return MalformedReply(f"the model server sent a malformed reply{where}")
+        if _raised_mid_stream(exc):
+            return MalformedReply("the model server sent a malformed chunk mid-reply")
+        return MalformedReply("the model server sent a malformed reply")
     if isinstance(exc, TimeoutError):
         return TransientModelError("the model server did not answer in time")
     if isinstance(exc, ConnectionError):
