@@ -149,6 +149,10 @@ def test_a_10000_message_thread_is_answered_within_the_budget(
     assert not fake.requests[0].stream and fake.requests[1].stream
     assert reply == "Echo: and what about the last part?"
 
+    # The summary request is bounded too: the messages that do not fit in it
+    # go in as one line each, the start of the conversation kept.
+    asked = wire_messages(fake.requests[0])[-1]["content"]
+    assert "- You: question 0: how does part 0 of the plan work?" in asked
     request = fake.requests[1]
     assert wire_tokens(request) <= CONTEXT - REPLY
     wire = wire_messages(request)
@@ -164,6 +168,9 @@ def test_a_10000_message_thread_is_answered_within_the_budget(
     summary = service.history_summary(thread)
     assert summary is not None and summary.by == "model"
     assert summary.covers == 10_000 - (len(wire) - 2)
+    # ...and the newest of the summarised messages in full.
+    newest = (summary.covers - 1) // 2
+    assert asked.endswith(f"Assistant: Answer {newest}. Part {newest} works like this, in short.")
 
     # The next turns fit after the summary: it is not written again.
     for i in range(3):
