@@ -103,6 +103,11 @@ def _parser() -> argparse.ArgumentParser:
     pe = psub.add_parser("set", help="correct a fact")
     pe.add_argument("key")
     pe.add_argument("value")
+    prr = psub.add_parser("retry", help="read again the messages the profile missed")
+    prr.add_argument("thread")
+
+    sm = sub.add_parser("summary", help="what the model is told of a thread's older messages")
+    sm.add_argument("thread")
 
     sub.add_parser("config", help="print the effective settings (without secrets)")
     mg = sub.add_parser("migrate", help="copy the SQLite database into PostgreSQL, then verify")
@@ -202,7 +207,14 @@ class _LiveReply:
 def _print_events(events: Iterator[Event], out: TextIO) -> int:
     """Print a reply. To a terminal it streams (a retry replaces what the failed
     attempt printed); to a pipe or a file it is written once, as stored."""
-    from chat_app.core.events import ReplyFailed, ReplyFinished, Retrying, ThreadBusy, Token
+    from chat_app.core.events import (
+        ProfileNotUpdated,
+        ReplyFailed,
+        ReplyFinished,
+        Retrying,
+        ThreadBusy,
+        Token,
+    )
     from chat_app.ops import say
     from chat_app.safe_text import to_terminal
 
@@ -211,7 +223,12 @@ def _print_events(events: Iterator[Event], out: TextIO) -> int:
     live = _LiveReply(guard) if out.isatty() else None
     after_cr = False
     for ev in events:
-        if isinstance(ev, Token):
+        if isinstance(ev, ProfileNotUpdated):
+            say(
+                f"profile not updated: {ev.reason} (tried again with the next message,"
+                f" or run: chat-app profile retry {ev.thread_id})"
+            )
+        elif isinstance(ev, Token):
             # A CRLF split across two tokens is one line break, not two.
             text = ev.text[1:] if after_cr and ev.text.startswith("\n") else ev.text
             after_cr = text.endswith("\r")
@@ -295,6 +312,15 @@ def _cmd(service: ChatService, args: argparse.Namespace) -> int:
         msgs = service.rewind(args.thread, args.checkpoint)
         echo(f"rewound: the thread now continues after {len(msgs)} messages")
         return 0
+    if cmd == "summary":
+        summary = service.history_summary(args.thread)
+        if summary is None:
+            echo("no summary: the whole thread fits in the model's requests")
+        else:
+            by = "written by the model" if summary.by == "model" else "extracted by rules"
+            echo(f"summary of the first {summary.covers} messages ({by}):")
+            echo(summary.text)
+        return 0
     if cmd == "show":
         for m in service.load_messages(args.thread):
             who = "you" if m.role == "user" else "assistant"
@@ -331,12 +357,19 @@ def _cmd(service: ChatService, args: argparse.Namespace) -> int:
         if pc == "set":
             service.edit_fact(args.key, args.value)
             return 0
+        if pc == "retry":
+            status = _print_events(service.retry_profile(args.thread), sys.stdout)
+            reason = service.profile_not_updated(args.thread)
+            echo("profile not updated" if reason else "profile up to date")
+            return EX_FAIL if reason else status
         facts = service.profile()
         if args.json:
             echo(json_for_terminal([f.to_dict() for f in facts]))
         else:
             for f in facts:
                 where = f"thread {f.thread_id[:8]}" if f.thread_id else "edited"
+                if f.learned_by == "rules":
+                    where += ", by rules"
                 echo(
                     f"{f.key}: {one_line(f.value, 60)}  (learned {f.learned_at}, {where}, "
                     f"from: {one_line(f.source_text, 40)!r})"
@@ -450,7 +483,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EX_FAIL
     except storage_errors() as exc:
         # Damage SQLite finds after start-up: the file and what to do, not "internal error".
-        print(f"chat-app: {service.describe_storage_error(exc)}", file=sys.stderr)
+        say(service.describe_storage_error(exc))
         return EX_FAIL
     except KeyboardInterrupt:
         sys.stderr.write("\n")

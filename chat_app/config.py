@@ -55,6 +55,10 @@ class ModelSettings:
     """Longest delay between two attempts."""
     max_retry_after_s: float = 60.0
     """A Retry-After longer than this is not waited for; the person is told instead."""
+    context_tokens: int = 0
+    """Tokens the model reads per request; 0: known for well-known names, 8192 otherwise."""
+    reply_tokens: int = 0
+    """Of context_tokens, kept for the reply; 0: a quarter, at most 4096."""
 
 
 @dataclass(frozen=True)
@@ -189,6 +193,8 @@ NUMERIC_RANGES: dict[tuple[str, str], Bounds] = {
     ("model", "backoff_initial_s"): Bounds(0, HOUR_S, low_allowed=False),
     ("model", "backoff_max_s"): Bounds(0, HOUR_S, low_allowed=False),
     ("model", "max_retry_after_s"): Bounds(0, 24 * HOUR_S),
+    ("model", "context_tokens"): Bounds(0, 100_000_000),
+    ("model", "reply_tokens"): Bounds(0, 100_000_000),
     ("storage", "busy_timeout_s"): Bounds(0, HOUR_S, low_allowed=False),
     ("short_term", "session_ttl_s"): Bounds(1, 10 * 365 * 24 * HOUR_S),
     ("retention", "keep_old_branch_checkpoints"): Bounds(0, 1_000_000_000),
@@ -382,6 +388,10 @@ def _validate(s: Settings) -> None:
     # Values from the command line or code reach here unchecked by the layers.
     for section, key in NUMERIC_RANGES:
         check_range(section, key, getattr(getattr(s, section), key), f"{section}.{key}")
+    if 0 < s.model.context_tokens < 512:
+        raise ConfigError("model.context_tokens: at least 512 (0 picks the model's default)")
+    if s.model.context_tokens and s.model.reply_tokens >= s.model.context_tokens:
+        raise ConfigError("model.reply_tokens: must be less than model.context_tokens")
     if s.user.id and (problem := user_id_problem(s.user.id)):
         raise ConfigError(f"user.id: {problem}")
     if s.model.base_url and not re.match(r"^https?://", s.model.base_url):

@@ -54,6 +54,20 @@ class ProfileStoreError(Exception):
     database error from it, as it does for the checkpointer's)."""
 
 
+class EmptyReply(TransientModelError):
+    """The model finished without a word: worth another attempt, never stored."""
+
+    def __init__(self, user_message: str = "the model sent an empty reply") -> None:
+        super().__init__(user_message)
+
+
+class MalformedReply(TransientModelError):
+    """The server sent a reply (or a stream chunk) that is not valid JSON."""
+
+    def __init__(self, user_message: str = "the model server sent a malformed reply") -> None:
+        super().__init__(user_message)
+
+
 def classify(exc: BaseException) -> ModelCallError:
     """Map any exception from a model call to a ModelCallError."""
     if isinstance(exc, ModelCallError):

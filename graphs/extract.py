@@ -241,7 +241,8 @@ _TRIM = " \t\"'“”«»()[]{}<>*_~.,!?;:…-–—"
 _CUT = re.compile(
     r"\s+(?:because|since|as|but|so|when|whenever|while|though|although|which|who|"
     r"where|especially|except|unless|if|until|for (?:\d+|a|an|the|many|several|"
-    r"about|over|almost|nearly)\b|with (?:my|a|an|the|some|his|her|our)\b)\b.*$|"
+    r"about|over|almost|nearly|years|months|weeks|decades|ages|long|now|good)\b|"
+    r"with (?:my|a|an|the|some|his|her|our)\b)\b.*$|"
     r"\s+and\s+(?:i|i'm|im|my|you|it)\b.*$|\s+(?:more|better|less)\s+than\b.*$|,\s*(?:i|i'm|my|you|it|but|so|and|which)\b.*$",
     re.IGNORECASE,
 )
@@ -357,7 +358,8 @@ _NAME_THIS_IS = _rx(r"\b(?:this\s+is|it's|it\s+is)\s+(?P<rest>.+)")
 _NAME_HERE = _rx(r"^(?P<rest>[^\W\d_][\w'-]*(?:\s+[^\W\d_][\w'-]*)?\s+here)\s*[!.]*$")
 
 _LOCATION = _rx(
-    r"\b(?:i\s+(?:now\s+|currently\s+|still\s+|actually\s+)?(?:live|reside|stay)\s+in|"
+    rf"\b(?:i\s+{_ADV}(?:now\s+|currently\s+|still\s+|actually\s+)?(?:live|reside|stay)\s+in|"
+    r"i(?:'ve|\s+have)\s+been\s+(?:living|based|staying)\s+in|"
     rf"{_I_AM}\s+(?:now\s+|currently\s+)?(?:living|residing|located|based)\s+(?:in|out\s+of)|"
     rf"{_I_AM}\s+(?:originally\s+|actually\s+)?from|i\s+(?:originally\s+)?come\s+from|"
     r"i(?:'ve|\s+have)?\s+(?:just\s+|recently\s+|finally\s+)?(?:moved|relocated)\s+to|"
@@ -369,11 +371,35 @@ _PLACE_CONT = re.compile(r"^,\s*([A-Z][\w'.-]*(?:\s+[A-Z][\w'.-]*){0,2})")
 _JOB_ROLE = _rx(
     r"\b(?:i\s+(?:currently\s+|now\s+)?work(?:ing)?\s+as|i'm\s+working\s+as|"
     r"my\s+(?:job|occupation|profession|role|job\s+title)\s+is|"
-    r"i\s+(?:currently\s+)?(?:do|am\s+doing)\s+(?=\w.*\bfor\s+a\s+living))\s+(?P<rest>.+)"
+    r"i\s+(?:currently\s+)?(?:do|am\s+doing)(?=\s+\w.*\bfor\s+a\s+living))\s+(?P<rest>.+)"
 )
 _JOB_AT_AS = _rx(
     r"\bi\s+(?:currently\s+)?work\s+(?:at|for)\s+(?P<org>[^,.;!?]+?)\s+as\s+(?P<rest>.+)"
 )
+# "I teach for a living", "I drive a bus for a living": the job is what is done.
+_JOB_LIVING = _rx(
+    r"\bi\s+(?:currently\s+|now\s+|actually\s+)?(?P<verb>[a-z]+)(?P<obj>(?:\s+[\w'-]+){0,3}?)"
+    r"\s+for\s+a\s+living\b"
+)
+# A job followed by a place: "a nurse in Oslo" is a job and a location.
+_JOB_IN_PLACE = re.compile(
+    r"^(?P<role>.+?)\s+in\s+(?P<place>[A-Z][\w'.-]*(?:\s+[A-Z][\w'.-]*){0,2})$"
+)
+# Label style, one per line: "Name: Bob", "Location: Oslo".
+_LABEL = _rx(
+    r"^\s*(?:my\s+)?(?P<label>name|location|city|home|job|occupation|profession|age)"
+    r"\s*[:=]\s*(?P<value>[^\n:=]{1,80}?)\s*$"
+)
+_NO_VALUE = _words("unknown none n/a na - ? secret private tbd nothing")
+_LABEL_KINDS = {
+    "name": "name",
+    "location": "location",
+    "city": "location",
+    "home": "location",
+    "job": "job",
+    "occupation": "job",
+    "profession": "job",
+}
 _JOB_AT = _rx(r"\bi\s+(?:currently\s+|now\s+)?work\s+(?:at|for)\s+(?P<rest>.+)")
 _JOB_IM_A = _rx(rf"\b{_I_AM}\s+(?:now\s+|currently\s+)?(?:an?)\s+(?P<rest>.+)")
 _JOB_STATE = _rx(
@@ -525,6 +551,10 @@ def _looks_like_job(phrase: str) -> bool:
     return head in _JOBS or (len(head) > 4 and head.endswith(_JOB_SUFFIXES))
 
 
+# Verbs before "for a living" that are not what someone does for work.
+_NOT_LIVING = _words("do did does am was is be have had get got need want love like hate")
+
+
 def _job(clause: str) -> list[Statement]:
     m = _JOB_AT_AS.search(clause)
     if m and not _blocked(clause, m.start()):
@@ -538,13 +568,24 @@ def _job(clause: str) -> list[Statement]:
         role = _ARTICLE.sub("", _phrase(rest))
         if role and len(role.split()) <= _MAX_ITEM_WORDS:
             return [Statement("job", "job", role)]
+    m = _JOB_LIVING.search(clause)
+    if m and not _blocked(clause, m.start()) and m.group("verb").lower() not in _NOT_LIVING:
+        role = _trim(f"{_gerund(m.group('verb').lower())}{m.group('obj')}")
+        if role:
+            return [Statement("job", "job", role)]
     m = _JOB_STATE.search(clause)
     if m and not _blocked(clause, m.start()):
         return [Statement("job", "job", _ARTICLE.sub("", m.group("state").lower()))]
     m = _JOB_IM_A.search(clause)
     if m and not _blocked(clause, m.start()):
-        rest = m.group("rest")
+        rest = re.split(r"(?i)\s+and\s+", m.group("rest"), maxsplit=1)[0]
         role = _phrase(rest)
+        placed = _JOB_IN_PLACE.match(role)
+        if placed and _looks_like_job(placed.group("role")):
+            role = placed.group("role")
+            where = [Statement("location", "location", placed.group("place"))]
+        else:
+            where = []
         words = role.split()
         if (
             role
@@ -552,7 +593,7 @@ def _job(clause: str) -> list[Statement]:
             and not re.search(r"(?i)\b(?:fan|lover|member|citizen|resident)\s+of\b", rest)
             and _looks_like_job(role)
         ):
-            return [Statement("job", "job", role)]
+            return [Statement("job", "job", role), *where]
     m = _JOB_AT.search(clause)
     if m and not _blocked(clause, m.start()):
         org = _phrase(m.group("rest"))
@@ -723,6 +764,35 @@ def _dedupe(statements: list[Statement]) -> list[Statement]:
     return out
 
 
+def _labels(text: str) -> tuple[list[Statement], str]:
+    """Statements written as labels ("Name: Bob"), and the text without those lines."""
+    found: list[Statement] = []
+    rest: list[str] = []
+    for line in text.splitlines():
+        m = _LABEL.match(line)
+        value = _trim(m.group("value")) if m else ""
+        label = m.group("label").lower() if m else ""
+        if not value or value.lower() in _NOT_ITEMS | _NO_VALUE:
+            rest.append(line)
+        elif label == "age":
+            if value.isdigit() and 0 < int(value) < 130:
+                found.append(Statement("fact", "fact:age", f"{int(value)} years old"))
+            else:
+                rest.append(line)
+        elif label == "name":
+            got = _take_name(value, strict=False)
+            if got and not got[1]:
+                found.append(Statement("name", "name", got[0]))
+            else:
+                rest.append(line)
+        elif len(value.split()) <= _MAX_ITEM_WORDS:
+            kind = _LABEL_KINDS[label]
+            found.append(Statement(kind, kind, _ARTICLE.sub("", value) if kind == "job" else value))
+        else:
+            rest.append(line)
+    return found, "\n".join(rest)
+
+
 def extract_statements(text: str) -> list[Statement]:
     """Statements about the user found in one message (possibly none).
 
@@ -730,9 +800,29 @@ def extract_statements(text: str) -> list[Statement]:
     """
     if not isinstance(text, str) or not text.strip():
         return []
-    found: list[Statement] = []
-    for clause, question, greeted in _clauses(_clean(text)):
+    found, text = _labels(_clean(text))
+    for clause, question, greeted in _clauses(text):
         found.extend(_from_clause(clause, question, greeted))
         if len(found) > 50:
             break
     return _dedupe(found)
+
+
+# Cheap test before asking a model: a statement about the person says "I",
+# "me" or "my", gives a label ("Name: Bob"), or asks for a way of answering.
+_ABOUT_THE_USER = re.compile(
+    r"\b(?:i|i'm|im|i've|i'd|i'll|me|my|mine|myself|name|name's|call|here|it's|this\s+is|"
+    r"home)\b|"
+    r"\b(?:answers?|repl(?:y|ies)|respond|responses?|explain|explanations?|bullets?|"
+    r"markdown|emojis?|jargon|formal(?:ly)?|casual(?:ly)?|informal(?:ly)?|polite(?:ly)?|"
+    r"concise(?:ly)?|brief(?:ly)?|short|shorter|detailed|tone|metric|imperial|"
+    r"talk|speak|write)\b|"
+    r"^\s*(?:location|city|country|job|occupation|profession|age|pronouns|hobbies|likes)"
+    r"\s*:",
+    re.IGNORECASE,
+)
+
+
+def may_be_about_the_user(text: str) -> bool:
+    """False when ``text`` cannot hold a statement about its writer (no model call needed)."""
+    return bool(_ABOUT_THE_USER.search(_clean(text)))

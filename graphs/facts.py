@@ -32,6 +32,8 @@ class ProfileFact:
     checkpoint_id: str = ""
     learned_at: str = ""
     source_text: str = ""
+    # "model" or "rules": what read the statement in the message ("" before this was kept).
+    learned_by: str = ""
 
     @property
     def group(self) -> str:
@@ -66,4 +68,5 @@ def fact_from_value(key: str, value: dict[str, Any]) -> ProfileFact:
         checkpoint_id=str(value.get("checkpoint_id", "")),
         learned_at=str(value.get("learned_at", "")),
         source_text=str(value.get("source_text", "")),
+        learned_by=str(value.get("learned_by", "")),
     )

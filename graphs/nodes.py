@@ -18,7 +18,7 @@ right before it still resumes: recall, then respond, then remember.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from langchain_core.language_models.chat_models import BaseChatModel
@@ -28,20 +28,32 @@ from langchain_core.messages import (
     AnyMessage,
     BaseMessage,
     HumanMessage,
-    SystemMessage,
 )
 from langchain_core.runnables import RunnableConfig
 from langgraph.runtime import Runtime
 
+from graphs.budget import ContextBudget
 from graphs.context import ChatContext
-from graphs.errors import StreamInterrupted, classify
-from graphs.extract import Statement
+from graphs.errors import (
+    EmptyReply,
+    ModelCallError,
+    StreamInterrupted,
+    TransientModelError,
+    classify,
+)
+from graphs.extract import Statement, may_be_about_the_user
+from graphs.history import Summarizer, clip, extractive_summary, plan_request
 from graphs.profile import apply_statements, read_profile, render_profile
 from graphs.prompts import system_prompt
 from graphs.state import ChatState, migration_updates
 from graphs.streaming import stream_cancellable
 
-Extractor = Callable[[list[AnyMessage]], list[Statement]]
+# What the person said in one message about themself. Raises ModelCallError
+# when it cannot tell (the model failed or gave no usable answer).
+Extractor = Callable[[str], list[Statement]]
+# Messages whose extraction failed, kept for the next turn: a bound, so a
+# long outage does not make every later turn pay for all of them.
+MAX_PENDING = 10
 
 
 def recall(state: ChatState, runtime: Runtime[ChatContext]) -> dict[str, Any]:
@@ -79,15 +91,50 @@ def prepare_turn(state: ChatState, runtime: Runtime[ChatContext]) -> tuple[dict[
     return updates, render_profile(facts)
 
 
-def make_respond(model: BaseChatModel) -> Callable[..., dict[str, Any]]:
+def make_respond(
+    model: BaseChatModel, budget: ContextBudget, summarizer: Summarizer = extractive_summary
+) -> Callable[..., dict[str, Any]]:
+    # Summaries written in this process, by what they took in: an attempt
+    # after a failed reply does not ask the model for the same summary again.
+    written: dict[tuple[str, int, str], tuple[str, str]] = {}
+
+    def summarize(
+        previous: str, dropped: Sequence[BaseMessage], max_tokens: int, final: bool
+    ) -> tuple[str, str]:
+        key = (previous, len(dropped), str(dropped[-1].id) if dropped else "")
+        if key in written:
+            return written[key]
+        try:
+            out = summarizer(previous, dropped, max_tokens)
+        except ModelCallError as err:
+            if err.transient and not final:
+                raise
+            # The reply matters more than the summary's style: an extractive
+            # one stands in (labelled), and the next rewrite uses the model.
+            out = extractive_summary(previous, dropped, max_tokens)
+        if len(written) >= 8:
+            written.pop(next(iter(written)))
+        written[key] = out
+        return out
+
     def respond(state: ChatState, runtime: Runtime[ChatContext]) -> dict[str, Any]:
         """Stream the model's reply; a stream without finish_reason is truncated."""
         updates, profile = prepare_turn(state, runtime)
         settings = updates.get("settings", state.get("settings")) or {}
-        prompt: list[BaseMessage] = [
-            SystemMessage(system_prompt(profile, settings.get("system_prompt", ""))),
-            *state.get("messages", []),
-        ]
+        extra = settings.get("system_prompt", "")
+        # A profile (or a thread's own prompt) may not crowd out the conversation.
+        profile, extra = clip(profile, budget.prompt // 4), clip(extra, budget.prompt // 4)
+        final = runtime.context.final_attempt
+        request = plan_request(
+            state.get("messages", []),
+            state.get("history_summary"),
+            budget,
+            lambda block: system_prompt(profile, extra, block),
+            lambda previous, dropped, limit: summarize(previous, dropped, limit, final),
+        )
+        if request.new_summary is not None:
+            updates["history_summary"] = dict(request.new_summary)
+        prompt: list[BaseMessage] = request.messages
         writer = runtime.stream_writer
         cancel = runtime.context.cancel
         parts: list[str] = []
@@ -115,6 +162,9 @@ def make_respond(model: BaseChatModel) -> Callable[..., dict[str, Any]]:
             stopped = True
         if not stopped and finish is None:
             raise StreamInterrupted(partial="".join(parts))
+        if not stopped and not "".join(parts).strip():
+            # A blank reply is a fault of the server, never a message to keep.
+            raise EmptyReply()
         kwargs: dict[str, Any] = {"status": "stopped"} if stopped else {}
         reply = AIMessage(
             content="".join(parts),
@@ -127,25 +177,73 @@ def make_respond(model: BaseChatModel) -> Callable[..., dict[str, Any]]:
     return respond
 
 
-def make_remember(extractor: Extractor) -> Callable[..., dict[str, Any]]:
+def _user_messages(messages: Sequence[AnyMessage], ids: list[str]) -> list[HumanMessage]:
+    """The person's messages with these ids, in order (searched from the newest)."""
+    wanted = set(ids)
+    found: dict[str, HumanMessage] = {}
+    for m in reversed(messages):
+        if not wanted:
+            break
+        if isinstance(m, HumanMessage) and m.id in wanted:
+            found[str(m.id)] = m
+            wanted.discard(str(m.id))
+    return [found[i] for i in ids if i in found]
+
+
+def make_remember(extractor: Extractor, learned_by: str) -> Callable[..., dict[str, Any]]:
     def remember(
         state: ChatState, config: RunnableConfig, runtime: Runtime[ChatContext]
     ) -> dict[str, Any]:
-        """Write what the user said about themself to the profile (idempotent)."""
+        """Write what the person said about themself to the profile (idempotent).
+
+        The last message, and any whose extraction failed before, are read
+        unless they cannot be about the person (a cheap test, so most turns
+        make no extraction request). A transient failure is raised while the
+        retry layer will try again; after that the turn completes without
+        the profile update, the reason is kept in ``profile_error`` and the
+        message ids in ``profile_pending`` for the next turn.
+        """
         messages = state.get("messages", [])
         last_user = next((m for m in reversed(messages) if isinstance(m, HumanMessage)), None)
         store = runtime.store
         if last_user is None or store is None:
             return {"learned": []}
-        statements = extractor(messages)
-        changed = apply_statements(
-            store,
-            runtime.context.user_id,
-            statements,
-            thread_id=str(config.get("configurable", {}).get("thread_id", "")),
-            message_id=str(last_user.id or ""),
-            source_text=str(last_user.content),
-        )
-        return {"learned": [{"key": f.key, "kind": f.kind, "value": f.value} for f in changed]}
+        pending = list(state.get("profile_pending") or [])
+        ids = [i for i in pending if i != last_user.id] + [str(last_user.id)]
+        targets = [m for m in _user_messages(messages, ids) if may_be_about_the_user(m.text)]
+        thread_id = str(config.get("configurable", {}).get("thread_id", ""))
+        learned: list[dict[str, str]] = []
+        failed: list[str] = []
+        reason = ""
+        for n, message in enumerate(targets):
+            try:
+                statements = extractor(message.text)
+            except ModelCallError as err:
+                if err.transient and not runtime.context.final_attempt:
+                    # Said so: the reply is already saved, only this is retried.
+                    raise TransientModelError(
+                        f"profile extraction: {err.user_message}",
+                        retry_after=err.retry_after,
+                        status=err.status,
+                    ) from err
+                failed = [str(m.id) for m in targets[n:]][-MAX_PENDING:]
+                reason = err.user_message
+                break
+            changed = apply_statements(
+                store,
+                runtime.context.user_id,
+                statements,
+                thread_id=thread_id,
+                message_id=str(message.id or ""),
+                source_text=message.text,
+                learned_by=learned_by,
+            )
+            learned += [{"key": f.key, "kind": f.kind, "value": f.value} for f in changed]
+        updates: dict[str, Any] = {"learned": learned}
+        if failed != pending:
+            updates["profile_pending"] = failed
+        if reason != (state.get("profile_error") or ""):
+            updates["profile_error"] = reason
+        return updates
 
     return remember

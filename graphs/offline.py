@@ -37,6 +37,7 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 
 from graphs.errors import TransientModelError
 from graphs.extract import LANGUAGES, Statement, extract_statements, normalize_item
+from graphs.history import SUMMARY_HEADER
 from graphs.profile import PROFILE_HEADER
 
 INTRO = "I'm the offline model — no network, no API key."
@@ -162,6 +163,8 @@ def _known(messages: Sequence[BaseMessage], earlier: Sequence[str]) -> _Known:
         text = _text(m) if isinstance(m, SystemMessage) else ""
         if PROFILE_HEADER not in text:
             continue
+        # The summary of older messages follows the profile; its lines are not facts.
+        text = text.split(SUMMARY_HEADER, 1)[0]
         for line in text.split(PROFILE_HEADER, 1)[1].splitlines():
             mm = _PROFILE_LINE.match(line.strip())
             if mm:
@@ -665,14 +668,17 @@ def _count_answer(n_user: int, n_ai: int) -> str:
     )
 
 
-def _summary_answer(earlier: list[str], n_ai: int, known: _Known) -> str:
+def _summary_answer(earlier: list[str], n_ai: int, known: _Known, n_sent: int = -1) -> str:
+    """``earlier``: what is remembered of the messages before this one;
+    ``n_sent``: how many there were (more than remembered once summarised)."""
+    n_sent = len(earlier) if n_sent < 0 else n_sent
     if not earlier:
         return "There's nothing to summarise yet — this is your first message."
     lines = [f"- {_quote(t, 80)}" for t in earlier[:10]]
-    if len(earlier) > 10:
-        lines.append(f"- … and {len(earlier) - 10} more")
+    if n_sent > 10:
+        lines.append(f"- … and {n_sent - 10} more")
     body = (
-        f"So far you've sent {_plural(len(earlier), 'message')} before this one and I've "
+        f"So far you've sent {_plural(n_sent, 'message')} before this one and I've "
         f"replied {_plural(n_ai, 'time')}. You said:\n\n" + "\n".join(lines)
     )
     if known.name:
@@ -737,12 +743,33 @@ def _fallback(text: str, known: _Known, question: bool) -> str:
     return f"{body}\n\n{tail}"
 
 
+_SUMMARY_COVERS = re.compile(rf"{re.escape(SUMMARY_HEADER)} \(its first (\d+) messages")
+_SUMMARY_USER_LINE = re.compile(r"^- You: (.+)$", re.MULTILINE)
+
+
+def _summarised(messages: Sequence[BaseMessage]) -> tuple[int, list[str]]:
+    """How many older messages the prompt's summary stands for, and what it
+    keeps of the person's (the first sentence of each, as the offline summary
+    writes them)."""
+    for m in messages:
+        text = _text(m) if isinstance(m, SystemMessage) else ""
+        found = _SUMMARY_COVERS.search(text)
+        if found:
+            block = text[found.start() :]
+            return int(found.group(1)), _SUMMARY_USER_LINE.findall(block)
+    return 0, []
+
+
 def reply_for(messages: Sequence[BaseMessage]) -> str:
     """The full reply text for a prompt: deterministic, never raises on text content."""
     humans = [_text(m) for m in messages if isinstance(m, HumanMessage)]
-    n_ai = sum(1 for m in messages if isinstance(m, AIMessage))
+    covered, summarised = _summarised(messages)
+    # Turns alternate, so the summarised messages are half the person's.
+    n_ai = sum(1 for m in messages if isinstance(m, AIMessage)) + covered // 2
+    n_humans = len(humans) + covered - covered // 2
     text = humans[-1] if humans else ""
     earlier = humans[:-1]
+    recalled = [*summarised, *earlier]
     scan = " ".join(text[:_MAX_SCAN].split())
     before = _known(messages, earlier)
     statements = extract_statements(text)
@@ -778,11 +805,11 @@ def reply_for(messages: Sequence[BaseMessage]) -> str:
     elif _ASK_PREFS.search(scan):
         answer = _prefs_answer(known)
     elif _ASK_SUMMARY.search(scan):
-        answer = _summary_answer(earlier, n_ai, known)
+        answer = _summary_answer(recalled, n_ai, known, n_humans - 1)
     elif _ASK_COUNT.search(scan):
-        answer = _count_answer(len(humans), n_ai)
+        answer = _count_answer(n_humans, n_ai)
     elif _ASK_FIRST.search(scan):
-        answer = _first_answer(earlier)
+        answer = _first_answer(recalled)
     elif _ASK_LAST.search(scan):
         answer = _last_answer(earlier)
     elif _ASK_EARLIER.search(scan) and question:

@@ -56,6 +56,7 @@ def apply_statements(
     message_id: str,
     checkpoint_id: str = "",
     source_text: str = "",
+    learned_by: str = "",
 ) -> list[ProfileFact]:
     """Write statements to the store; return the facts that changed."""
     ns = profile_namespace(user_id)
@@ -77,6 +78,7 @@ def apply_statements(
                 "checkpoint_id": checkpoint_id,
                 "learned_at": now,
                 "source_text": source_text[:200],
+                "learned_by": learned_by,
             }
             store.put(ns, st.key, value)
             changed.append(fact_from_value(st.key, value))

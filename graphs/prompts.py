@@ -8,10 +8,14 @@ SYSTEM_PROMPT = (
 )
 
 
-def system_prompt(profile_block: str, extra: str = "") -> str:
+def system_prompt(profile_block: str, extra: str = "", summary_block: str = "") -> str:
+    """One system message: a second one mid-conversation is refused by some
+    chat templates (Mistral's, for one), so the summary goes here too."""
     parts = [SYSTEM_PROMPT]
     if extra:
         parts.append(extra)
     if profile_block:
         parts.append(profile_block)
+    if summary_block:
+        parts.append(summary_block)
     return "\n\n".join(parts)

@@ -11,13 +11,12 @@ llama.cpp, LM Studio) lives here:
   act on, marked transient only for what is worth another attempt. Messages
   never contain the API key.
 * :func:`structured_extractor` asks the model for profile statements through
-  structured output, falling back to the rule extractor.
+  structured output; its failures are classified like a reply's.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -27,17 +26,20 @@ from typing import Any
 import httpx
 import openai
 from langchain_core.language_models.chat_models import BaseChatModel
-from langchain_core.messages import AnyMessage, HumanMessage, SystemMessage
+from langchain_core.messages import HumanMessage, SystemMessage
 from pydantic import BaseModel, Field, SecretStr
 
 from graphs.endpoints import NO_KEY_MESSAGE as NO_KEY_MESSAGE  # re-exported
 from graphs.endpoints import OPENAI_BASE_URL as OPENAI_BASE_URL  # re-exported
 from graphs.endpoints import PLACEHOLDER_KEY as PLACEHOLDER_KEY  # re-exported
 from graphs.endpoints import api_key_for, is_local_base_url
-from graphs.errors import ModelCallError, StreamInterrupted, TransientModelError
-from graphs.extract import KINDS, Statement, extract_statements
-
-log = logging.getLogger(__name__)
+from graphs.errors import (
+    MalformedReply,
+    ModelCallError,
+    StreamInterrupted,
+    TransientModelError,
+)
+from graphs.extract import KINDS, Statement
 
 __all__ = [
     "classify_provider_error",
@@ -303,6 +305,12 @@ def classify_provider_error(exc: BaseException) -> ModelCallError:
         return StreamInterrupted(
             f"connection to {_host_of(exc)} dropped in the middle of the reply"
         )
+    if isinstance(exc, json.JSONDecodeError):
+        # A garbled SSE chunk or body (a proxy cutting a line, a buggy
+        # server): the next attempt usually reads fine.
+        if _raised_mid_stream(exc):
+            return MalformedReply("the model server sent a malformed chunk mid-reply")
+        return MalformedReply("the model server sent a malformed reply")
     if isinstance(exc, TimeoutError):
         return TransientModelError("the model server did not answer in time")
     if isinstance(exc, ConnectionError):
@@ -399,55 +407,79 @@ def to_statement(kind: str, subject: str, value: str) -> Statement | None:
     return Statement(kind, f"fact:{slug}", value)
 
 
-def _last_user_text(messages: list[AnyMessage]) -> str | None:
-    last = next((m for m in reversed(messages) if isinstance(m, HumanMessage)), None)
-    if last is None:
-        return None
-    return last.content if isinstance(last.content, str) else str(last.text)
+_FORMATS: tuple[dict[str, Any] | None, ...] = (
+    {
+        "type": "json_schema",
+        "json_schema": {
+            "name": "profile_statements",
+            "schema": ProfileStatements.model_json_schema(),
+        },
+    },
+    {"type": "json_object"},
+    None,
+)
+_JSON_HINT = (
+    '\n\nReply with JSON only: {"statements": [{"kind": ..., "subject": ..., "value": ...}]}.'
+)
+_FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.IGNORECASE)
 
 
-def _rules(text: str) -> list[Statement]:
-    try:
-        return extract_statements(text)
-    except Exception:
-        log.exception("rule extraction failed")
-        return []
-
-
-def structured_extractor(model: BaseChatModel) -> Callable[[list[AnyMessage]], list[Statement]]:
-    """Extract profile statements from the last user message with structured output.
-
-    Never raises: a model or parsing failure falls back to the rule extractor,
-    and a failure there yields no statements (memory must not fail a turn).
-    """
-    runnable: Any = None
-    try:
-        target: Any = model
-        if getattr(model, "streaming", False):
-            # One parsed completion is all that is needed; no token stream.
-            target = model.model_copy(update={"streaming": False})
-        runnable = target.with_structured_output(ProfileStatements)
-    except Exception as exc:
-        log.warning("structured output unavailable, using rules: %s", type(exc).__name__)
-
-    def extract(messages: list[AnyMessage]) -> list[Statement]:
-        text = _last_user_text(messages)
-        if not text or not text.strip():
-            return []
-        if runnable is None:
-            return _rules(text)
+def parse_statements(text: str) -> ProfileStatements:
+    """The statements in a reply: plain JSON, JSON in a code fence, or the first
+    JSON object in the text. Raises ValueError when there is none."""
+    raw = _FENCE.sub("", text.strip())
+    candidates = [raw]
+    start, end = raw.find("{"), raw.rfind("}")
+    if 0 <= start < end:
+        candidates.append(raw[start : end + 1])
+    for candidate in candidates:
         try:
-            result = runnable.invoke([SystemMessage(EXTRACTION_PROMPT), HumanMessage(text)])
-            if isinstance(result, Mapping):
-                result = ProfileStatements.model_validate(result)
-            if not isinstance(result, ProfileStatements):
-                raise TypeError(f"unexpected structured output {type(result).__name__}")
-        except Exception as exc:
-            err = classify_provider_error(exc)
-            # Parser errors quote the model's output (the user's words): log only the type.
-            reason = err.user_message if err.status or err.transient else type(exc).__name__
-            log.warning("structured extraction failed (%s); using the rule extractor", reason)
-            return _rules(text)
+            return ProfileStatements.model_validate_json(candidate)
+        except ValueError:
+            continue
+    raise ValueError("no profile statements in the reply")
+
+
+def _refused_format(err: ModelCallError) -> bool:
+    """A request refused for its response_format (the server does not support it)."""
+    return err.status in (400, 422) and "context window" not in err.user_message
+
+
+def structured_extractor(model: BaseChatModel) -> Callable[[str], list[Statement]]:
+    """Extract profile statements from one message of the person, asking the model.
+
+    Structured output where the server has it (a JSON schema, else a JSON
+    object, else JSON asked for in the prompt: the first format the server
+    accepts is kept for later calls). Raises :class:`ModelCallError`
+    (classified: the caller's retry layer decides) when the model fails or
+    its answer is not usable; never falls back to guessing by rules.
+    """
+    from graphs.summarizer import non_streaming
+
+    target = non_streaming(model)
+    level = [0]
+
+    def extract(text: str) -> list[Statement]:
+        if not text.strip():
+            return []
+        while True:
+            fmt = _FORMATS[level[0]]
+            runnable: Any = target if fmt is None else target.bind(response_format=fmt)
+            prompt = EXTRACTION_PROMPT + _JSON_HINT
+            try:
+                reply = runnable.invoke([SystemMessage(prompt), HumanMessage(text)])
+            except Exception as exc:
+                err = classify_provider_error(exc)
+                if _refused_format(err) and level[0] + 1 < len(_FORMATS):
+                    level[0] += 1
+                    continue
+                raise err from exc
+            break
+        try:
+            result = parse_statements(reply.text)
+        except ValueError:
+            # The reply quotes the person's words: only its absence of shape is told.
+            raise MalformedReply("the model's profile answer was not the JSON asked for") from None
         out: list[Statement] = []
         seen: set[str] = set()
         for raw in result.statements:

@@ -70,6 +70,15 @@ class ChatState(TypedDict, total=False):
     # What the remember node learned this turn, for the history timeline.
     learned: list[dict[str, str]]
     settings: ThreadSettings
+    # Added without a schema version: absent in older checkpoints, read as
+    # empty, and written only when they change (a turn's write count stays).
+    # The running summary of what no longer fits in a request (graphs.history):
+    # checkpointed, so a rewind or a fork sees its own branch's summary.
+    history_summary: dict[str, Any]
+    # Ids of the person's messages whose profile extraction failed, retried
+    # at the next turn; and why the last extraction failed ("" when it did not).
+    profile_pending: list[str]
+    profile_error: str
 
 
 # The delta channels' reducers, for a saver that folds their history itself.

@@ -13,7 +13,9 @@ deterministic echo of the last user message.
         assert fake.count == 2
 
 Every request is recorded (path, headers including Authorization, JSON body,
-arrival time) so tests can assert the exact number of HTTP attempts. Sleeps
+arrival time) so tests can assert the exact number of HTTP attempts. With
+``context_limit`` set, a request over that many tokens is refused with the
+400 a real server gives for a context overflow. Sleeps
 are bounded and end early when the server stops.
 """
 
@@ -125,6 +127,16 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
             return
         kind = behaviour.kind
+        limit = fake.context_limit
+        if limit is not None and kind != "status" and prompt_tokens(body) > limit:
+            # What a real server answers to a request over its context window.
+            message = (
+                f"This model's maximum context length is {limit} tokens. However, your"
+                f" messages resulted in {prompt_tokens(body)} tokens."
+            )
+            error = {"message": message, "type": "invalid_request_error"}
+            self._json(400, {"error": {**error, "code": "context_length_exceeded"}})
+            return
         if kind == "status":
             self._json(behaviour.code, behaviour.body, behaviour.headers)
         elif kind == "hang":
@@ -223,7 +235,7 @@ class _Handler(BaseHTTPRequestHandler):
                 "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
             }
 
-        cut = ("drop_after", "eof_without_finish", "stall_after")
+        cut = ("drop_after", "eof_without_finish", "stall_after", "malformed_after")
         limit = behaviour.n_chunks if behaviour.kind in cut else None
         self._event(chunk({"role": "assistant", "content": ""}))
         if tool_call is not None:
@@ -233,6 +245,13 @@ class _Handler(BaseHTTPRequestHandler):
                 if limit is not None and i >= limit:
                     break
                 self._event(chunk({"content": token}))
+        if behaviour.kind == "malformed_after":
+            # A chunk cut mid-string (a proxy that split a line), then a normal end.
+            cut_line = b'data: {"id": "chatcmpl-fake", "choices": [{"delta": {"content": "cut'
+            self._write_chunk(cut_line + b"\n\n")
+            self._write_chunk(b"data: [DONE]\n\n")
+            self._write_chunk(b"")
+            return
         if behaviour.kind == "drop_after":
             # No terminating zero-length chunk: the client sees the body cut short.
             self.close_connection = True
@@ -263,6 +282,17 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
 
+def prompt_tokens(body: Any) -> int:
+    """The server's own estimate of a request's size: four characters a token,
+    plus four a message (stricter than the client's estimate, as servers are)."""
+    messages = body.get("messages") if isinstance(body, dict) else None
+    total = 0
+    for m in messages or []:
+        content = m.get("content") if isinstance(m, dict) else ""
+        total += len(content if isinstance(content, str) else json.dumps(content)) // 4 + 4
+    return total
+
+
 def _usage(request: dict[str, Any], content: str) -> dict[str, int]:
     prompt = sum(len(str(m.get("content", "")).split()) for m in request.get("messages") or [])
     completion = len(content.split())
@@ -281,6 +311,8 @@ class FakeOpenAI:
         self._script: list[tuple[Behaviour, int | None]] = []
         self._stopping = threading.Event()
         self.requests: list[RecordedRequest] = []
+        # Requests over this many tokens (prompt_tokens) get a context-length 400.
+        self.context_limit: int | None = None
         # Connections the client closed while the server was still answering.
         self.client_disconnects = 0
         self._server: _Server | None = None
@@ -363,6 +395,16 @@ class FakeOpenAI:
     ) -> FakeOpenAI:
         """Stream ``n_chunks`` content chunks, then close without ending the chunked body."""
         return self.push(Behaviour("drop_after", n_chunks=n_chunks, text=text), times)
+
+    def empty(self, *, times: int | None = 1) -> FakeOpenAI:
+        """A complete reply with no text at all (finish_reason "stop")."""
+        return self.push(Behaviour("ok", text=""), times)
+
+    def malformed_after(
+        self, n_chunks: int, text: str | None = None, *, times: int | None = 1
+    ) -> FakeOpenAI:
+        """Stream ``n_chunks`` content chunks, then a chunk that is not valid JSON."""
+        return self.push(Behaviour("malformed_after", n_chunks=n_chunks, text=text), times)
 
     def eof_without_finish(
         self, n_chunks: int, text: str | None = None, *, times: int | None = 1

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from graphs.extract import Statement, extract_statements
+from graphs.extract import Statement, extract_statements, may_be_about_the_user
 
 Triple = tuple[str, str, str]
 
@@ -107,6 +107,46 @@ POSITIVE: list[tuple[str, list[Triple]]] = [
     ("I have a dog named Rex", [("fact", "fact:has:dog named rex", "has a dog named Rex")]),
     ("I'm allergic to peanuts", [("fact", "fact:allergy:peanuts", "allergic to peanuts")]),
     ("I speak French and English", [("fact", "fact:speaks", "speaks French and English")]),
+    # label style, one per line
+    ("Name: Bob", [("name", "name", "Bob")]),
+    ("name: bob", [("name", "name", "Bob")]),
+    ("Location: Oslo", [("location", "location", "Oslo")]),
+    ("City: Bergen", [("location", "location", "Bergen")]),
+    ("Job: nurse", [("job", "job", "nurse")]),
+    ("Occupation: a software engineer", [("job", "job", "software engineer")]),
+    ("Age: 42", [("fact", "fact:age", "42 years old")]),
+    (
+        "Name: Bob\nLocation: Oslo\nJob: nurse",
+        [("name", "name", "Bob"), ("location", "location", "Oslo"), ("job", "job", "nurse")],
+    ),
+    # a fact not right after the verb
+    ("I actually live in Oslo now", [("location", "location", "Oslo")]),
+    ("I really do live in Oslo", [("location", "location", "Oslo")]),
+    ("I still live in Bergen", [("location", "location", "Bergen")]),
+    ("These days I live in Oslo", [("location", "location", "Oslo")]),
+    ("I've been living in Oslo for years", [("location", "location", "Oslo")]),
+    ("I have been based in Tromsø since 2019", [("location", "location", "Tromsø")]),
+    ("I'm currently a nurse", [("job", "job", "nurse")]),
+    # a job followed by a clause or a place
+    ("I'm a nurse and I love it", [("job", "job", "nurse")]),
+    ("I work as a nurse and I love it", [("job", "job", "nurse")]),
+    ("I'm a teacher and a mum", [("job", "job", "teacher")]),
+    ("I'm a nurse in Oslo", [("job", "job", "nurse"), ("location", "location", "Oslo")]),
+    (
+        "my name is Bob, I'm a nurse in Oslo",
+        [("name", "name", "Bob"), ("job", "job", "nurse"), ("location", "location", "Oslo")],
+    ),
+    # "for a living"
+    ("I teach for a living", [("job", "job", "teaching")]),
+    ("I write code for a living", [("job", "job", "writing code")]),
+    ("I drive a bus for a living", [("job", "job", "driving a bus")]),
+    ("I do plumbing for a living", [("job", "job", "plumbing")]),
+    # how the answers should be
+    ("keep answers short", [("preference", "preference:length", "short answers")]),
+    ("keep it brief", [("preference", "preference:length", "short answers")]),
+    ("please answer in bullet points", [("preference", "preference:format", "bullet points")]),
+    ("Answer in bullet points please", [("preference", "preference:format", "bullet points")]),
+    ("please reply in German", [("preference", "preference:language", "German")]),
     # several in one message
     (
         "I'm Alice. I live in Paris and I work as a nurse. I love jazz but I hate country music.",
@@ -165,6 +205,18 @@ NEGATIVE = [
     "I'm good at chess",
     "show me python code",
     "tell me a story",
+    "I'm tired today",
+    "My friend's name is Bob, he lives in Oslo",
+    "Name: ",
+    "Location: unknown",
+    "My sister is a nurse in Oslo",
+    "If I lived in Oslo I would be a nurse",
+    "I'm not a nurse in Oslo",
+    "I love it",
+    "I do this for a living?",
+    "what do you do for a living?",
+    "Keep going",
+    "Name the capital of Norway",
 ]
 
 
@@ -183,7 +235,30 @@ def test_negative(text: str) -> None:
 
 
 def test_table_is_large_enough() -> None:
-    assert len(POSITIVE) + len(NEGATIVE) >= 40
+    assert len(POSITIVE) + len(NEGATIVE) >= 80
+    assert len(NEGATIVE) >= 40
+
+
+@pytest.mark.parametrize(("text", "expected"), POSITIVE, ids=[t for t, _ in POSITIVE])
+def test_every_statement_passes_the_cheap_test_before_a_model_is_asked(
+    text: str, expected: list[Triple]
+) -> None:
+    assert may_be_about_the_user(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "What is the capital of France?",
+        "Summarise the French revolution.",
+        "tell a story about dragons",
+        "Thanks, that helps",
+        "2 + 2 = ?",
+        "The sky is blue",
+    ],
+)
+def test_messages_that_cannot_be_about_the_person_fail_the_cheap_test(text: str) -> None:
+    assert not may_be_about_the_user(text)
 
 
 def test_single_valued_kinds_use_the_kind_as_key() -> None:

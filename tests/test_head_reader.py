@@ -64,6 +64,26 @@ def test_direct_read_equals_the_graph_across_snapshots_rewinds_and_forks(
     assert same_either_way(service, t)[0].text == "a new start"
 
 
+def test_a_thread_with_a_running_summary_reads_alike_and_shows_every_message(
+    tmp_path: Path,
+) -> None:
+    svc = ChatService(
+        make_settings(tmp_path / "data", model={"context_tokens": 600, "reply_tokens": 150})
+    )
+    try:
+        t = svc.create_thread().id
+        for i in range(15):
+            chat(svc, t, f"message {i} in a thread longer than its window")
+        summary = svc.history_summary(t)
+        assert summary is not None and summary.covers > 0
+        msgs = same_either_way(svc, t)
+        assert [m.text for m in msgs][::2] == [
+            f"message {i} in a thread longer than its window" for i in range(15)
+        ]
+    finally:
+        svc.close()
+
+
 def test_a_replaced_message_and_a_stopped_reply_read_alike(service: ChatService) -> None:
     t = service.create_thread().id
     chat(service, t, "hello")

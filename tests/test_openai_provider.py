@@ -410,7 +410,7 @@ def test_structured_extractor_returns_statements(fake: FakeOpenAI) -> None:
         }
     )
     extract = structured_extractor(model_for(fake))
-    got = extract([HumanMessage("I'm Alice, a nurse in Lisbon; I love jazz ...")])
+    got = extract("I'm Alice, a nurse in Lisbon; I love jazz ...")
 
     assert got == [
         Statement("name", "name", "Alice"),
@@ -432,27 +432,53 @@ def test_structured_extractor_returns_statements(fake: FakeOpenAI) -> None:
 
 
 @pytest.mark.parametrize(
-    "script",
+    ("script", "transient"),
     [
-        pytest.param(lambda f: f.status(500), id="500"),
-        pytest.param(lambda f: f.status(401), id="401"),
-        pytest.param(lambda f: f.ok("this is not json"), id="not-json"),
-        pytest.param(lambda f: f.structured({"statements": "nope"}), id="wrong-shape"),
-        pytest.param(lambda f: f.hang(5), id="hang"),
+        pytest.param(lambda f: f.status(500), True, id="500"),
+        pytest.param(lambda f: f.status(401), False, id="401"),
+        pytest.param(lambda f: f.ok("this is not json"), True, id="not-json"),
+        pytest.param(lambda f: f.structured({"statements": "nope"}), True, id="wrong-shape"),
+        pytest.param(lambda f: f.hang(5), True, id="hang"),
     ],
 )
-def test_structured_extractor_falls_back_to_rules(fake: FakeOpenAI, script: object) -> None:
+def test_structured_extractor_failures_are_classified_not_guessed(
+    fake: FakeOpenAI, script: object, transient: bool
+) -> None:
+    """No guessing by rules ("nurse in Oslo" as a job): the caller's retry layer decides."""
     script(fake)  # type: ignore[operator]
     extract = structured_extractor(model_for(fake))
-    got = extract([AIMessage("Hi!"), HumanMessage("hello, my name is bob")])
-    assert got == [Statement("name", "name", "Bob")]
+    with pytest.raises(ModelCallError) as caught:
+        extract("hello, my name is bob")
+    assert caught.value.transient is transient
+    assert "\n" not in caught.value.user_message and "bob" not in caught.value.user_message
     assert fake.count == 1
 
 
-def test_structured_extractor_without_user_message_asks_nothing(fake: FakeOpenAI) -> None:
+def test_structured_extractor_reads_json_in_a_code_fence(fake: FakeOpenAI) -> None:
+    fake.ok(
+        'Sure!\n```json\n{"statements": [{"kind": "job", "subject": "", "value": "nurse"}]}\n```'
+    )
     extract = structured_extractor(model_for(fake))
-    assert extract([AIMessage("hello")]) == []
-    assert extract([]) == []
+    assert extract("I'm a nurse") == [Statement("job", "job", "nurse")]
+
+
+def test_a_server_without_json_schema_gets_json_object_then_plain_json(fake: FakeOpenAI) -> None:
+    refused = {"error": {"message": "response_format json_schema is not supported"}}
+    fake.status(400, refused).status(400, refused)
+    fake.ok('{"statements": [{"kind": "name", "subject": "", "value": "Bob"}]}', times=2)
+    extract = structured_extractor(model_for(fake))
+    assert extract("my name is Bob") == [Statement("name", "name", "Bob")]
+    formats = [(r.body.get("response_format") or {}).get("type") for r in fake.requests]
+    assert formats == ["json_schema", "json_object", None]
+    # The format that worked is kept: the next message costs one request.
+    assert extract("call me Bob") == [Statement("name", "name", "Bob")]
+    assert fake.count == 4
+
+
+def test_structured_extractor_without_text_asks_nothing(fake: FakeOpenAI) -> None:
+    extract = structured_extractor(model_for(fake))
+    assert extract("") == []
+    assert extract("   ") == []
     assert fake.count == 0
 
 

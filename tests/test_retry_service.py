@@ -3,9 +3,9 @@
 A real ChatService on a real SQLite file drives the ``openai`` model over
 HTTP. Attempt counts come from the server's request log, so a second retry
 layer hiding anywhere (the OpenAI client's own retries, a tenacity wrapper)
-shows up as extra requests. A successful turn also makes one non-streaming
-request for profile extraction, so only streaming requests count as reply
-attempts.
+shows up as extra requests. A turn whose message may say something about
+the person also makes a non-streaming request for profile extraction, so only
+streaming requests count as reply attempts.
 """
 
 from __future__ import annotations

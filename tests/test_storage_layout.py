@@ -191,6 +191,33 @@ def test_a_turn_is_four_checkpoints_and_five_writes(service: ChatService) -> Non
     assert kinds == ["assistant", "user", "assistant", "user"]
 
 
+def test_only_a_turn_that_rewrites_the_summary_writes_it(
+    service_factory: Callable[..., ChatService],
+) -> None:
+    service = service_factory(model={"context_tokens": 600, "reply_tokens": 150})
+    t = service.create_thread().id
+    chat(service, t, "first")
+    conn = db(service)
+    try:
+        extra: list[int] = []
+        for i in range(12):
+            before = rows(conn, "checkpoints", t), rows(conn, "writes", t)
+            chat(service, t, f"turn {i} of a thread that outgrows a small window")
+            after = rows(conn, "checkpoints", t), rows(conn, "writes", t)
+            assert after[0] - before[0] == 4
+            extra.append(after[1] - before[1] - 5)
+        summary_writes = conn.execute(
+            "SELECT count(*) FROM writes WHERE thread_id = ? AND channel = 'history_summary'",
+            (t,),
+        ).fetchone()[0]
+    finally:
+        conn.close()
+    # One more write on the turns that rewrote the summary, none on the others.
+    assert set(extra) == {0, 1}
+    assert sum(extra) == summary_writes
+    assert 1 <= summary_writes <= 4
+
+
 def test_metadata_is_compact_and_reads_back_as_before(service: ChatService) -> None:
     t = service.create_thread().id
     chat(service, t, "hello")

@@ -122,6 +122,26 @@ class ProfileUpdated:
 
 
 @dataclass(frozen=True)
+class ProfileNotUpdated:
+    """The reply is saved but what the message said about the person was not
+    read (the model failed); it is tried again at the next turn."""
+
+    thread_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class HistorySummary:
+    """The running summary at a thread's head: what the model is told of the
+    ``covers`` oldest messages, which no longer fit in its requests."""
+
+    text: str
+    covers: int
+    # "model" or "rules" (extractive: the offline model, or a stand-in).
+    by: str
+
+
+@dataclass(frozen=True)
 class ThreadChanged:
     """Title, count or time of a thread changed."""
 
@@ -136,5 +156,6 @@ Event = (
     | ReplyFinished
     | ReplyFailed
     | ProfileUpdated
+    | ProfileNotUpdated
     | ThreadChanged
 )

@@ -30,7 +30,9 @@ from chat_app.core.events import ChatMessage
 # LangGraph's msgpack extension codes (langgraph.checkpoint.serde.jsonplus).
 EXT_PYDANTIC_V2 = 5
 EXT_DELTA_SNAPSHOT = 7
-# The state schema this reader knows (graphs.state.STATE_VERSION).
+# The state schema this reader knows (graphs.state.STATE_VERSION). Channels
+# added without a new version (history_summary, profile_pending,
+# profile_error) are for the model and the profile, not the chat: not read here.
 KNOWN_STATE_VERSION = 2
 
 CHANNEL = "messages"

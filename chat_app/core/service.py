@@ -33,6 +33,8 @@ from chat_app.core.events import (
     CheckpointInfo,
     Event,
     History,
+    HistorySummary,
+    ProfileNotUpdated,
     ProfileUpdated,
     ReplyFailed,
     ReplyFinished,
@@ -241,10 +243,13 @@ class ChatService:
     def _compile(
         self, settings: Settings
     ) -> tuple[BaseChatModel, CompiledStateGraph[Any, Any, Any, Any]]:
+        from graphs.budget import context_budget
         from graphs.graph import build_graph
 
         model, extractor = self._model_factory(settings)
-        graph = build_graph(model, extractor).compile(
+        m = settings.model
+        budget = context_budget(m.name, m.context_tokens, m.reply_tokens)
+        graph = build_graph(model, extractor, budget=budget).compile(
             checkpointer=self.backend.saver, store=self.backend.store
         )
         return model, graph
@@ -845,6 +850,9 @@ class ChatService:
             while True:
                 partial.clear()
                 last_save = time.monotonic()
+                # On the last attempt a failed profile extraction or summary
+                # is recorded or stood in for instead of failing the turn.
+                ctx.final_attempt = attempt >= max_attempts
                 try:
                     for mode, chunk in self.graph.stream(
                         cast(Any, graph_input),
@@ -874,6 +882,8 @@ class ChatService:
                                 learned = list(upd["learned"])
                                 self.changes.publish("profile")
                                 yield ProfileUpdated(self.profile())
+                            if isinstance(upd, dict) and upd.get("profile_error"):
+                                yield ProfileNotUpdated(thread_id, str(upd["profile_error"]))
                     break
                 except Exception as exc:
                     if isinstance(exc, storage_errors()):
@@ -1120,6 +1130,59 @@ class ChatService:
         if latest == content(head):
             return self.load_messages(thread_id)
         return self.rewind(thread_id, latest)
+
+    # -- what the model is told ------------------------------------------------------
+
+    def history_summary(self, thread_id: str) -> HistorySummary | None:
+        """The running summary at the thread's head (None while everything fits)."""
+        from graphs.history import valid_summary
+
+        self.get_thread(thread_id)
+        values = self._state_values(thread_id)
+        found = valid_summary(values.get("history_summary"), values.get("messages", []))
+        if found is None:
+            return None
+        return HistorySummary(found["text"], found["covers"], found["by"])
+
+    def profile_not_updated(self, thread_id: str) -> str:
+        """Why the profile missed the thread's last messages ("" when it did not)."""
+        self.get_thread(thread_id)
+        return str(self._state_values(thread_id).get("profile_error") or "")
+
+    def retry_profile(self, thread_id: str) -> Iterator[Event]:
+        """Read again the messages whose profile extraction failed (no new reply).
+
+        The remember step runs once more on the thread's head, in the same
+        retry layer as a turn; it yields ProfileUpdated or ProfileNotUpdated.
+        """
+        self.get_thread(thread_id)
+        with self._lock(thread_id, self.settings.storage.busy_timeout_s), self._storage_errors():
+            if self._flagged_pending(thread_id):
+                raise ServiceError("the last reply in this thread did not finish: resume it first")
+            if not self._state_values(thread_id).get("profile_pending"):
+                return
+            config = self.graph.update_state(self._config(thread_id), {}, as_node="respond")
+            ctx = ChatContext(user_id=self.user_id)
+            attempt, max_attempts = 1, self.settings.model.max_attempts
+            while True:
+                ctx.final_attempt = attempt >= max_attempts
+                try:
+                    for chunk in self.graph.stream(
+                        None, config, context=ctx, stream_mode="updates", durability="sync"
+                    ):
+                        upd = chunk.get("remember") if isinstance(chunk, dict) else None
+                        if isinstance(upd, dict) and upd.get("learned"):
+                            self.changes.publish("profile")
+                            yield ProfileUpdated(self.profile())
+                        if isinstance(upd, dict) and upd.get("profile_error"):
+                            yield ProfileNotUpdated(thread_id, str(upd["profile_error"]))
+                    return
+                except ModelCallError as err:
+                    if not err.transient or attempt >= max_attempts:
+                        raise ServiceError(err.user_message) from None
+                    self._sleep(self._backoff(attempt, err))
+                    attempt += 1
+                    config = self._config(thread_id)
 
     # -- profile ------------------------------------------------------------------
 
