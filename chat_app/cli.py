@@ -306,6 +306,8 @@ def _cmd(service: ChatService, args: argparse.Namespace) -> int:
                 when = time.strftime("%H:%M:%S", time.localtime(c.created_at))
                 label = c.summary or f"({c.source})"
                 extra = "  [profile updated]" if c.profile_updated else ""
+                if c.input_tokens is not None:
+                    extra += f"  [{c.input_tokens:,} tokens in, {c.output_tokens:,} out]"
                 echo(f"{c.id}  step {c.step:>4}  {when}  {one_line(label, 70)}{extra}")
         return 0
     if cmd == "rewind":

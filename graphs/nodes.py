@@ -141,9 +141,12 @@ def make_respond(
         finish: str | None = None
         msg_id: str | None = None
         stopped = False
+        usage: dict[str, int] | None = None
 
         def on_chunk(chunk: AIMessageChunk) -> None:
-            nonlocal finish, msg_id
+            nonlocal finish, msg_id, usage
+            if chunk.usage_metadata:
+                usage = {k: int(v) for k, v in chunk.usage_metadata.items() if isinstance(v, int)}
             text = chunk.content if isinstance(chunk.content, str) else ""
             if text:
                 parts.append(text)
@@ -166,15 +169,38 @@ def make_respond(
             # A blank reply is a fault of the server, never a message to keep.
             raise EmptyReply()
         kwargs: dict[str, Any] = {"status": "stopped"} if stopped else {}
+        text = "".join(parts)
         reply = AIMessage(
-            content="".join(parts),
+            content=text,
             id=msg_id or str(uuid.uuid4()),
             response_metadata={"finish_reason": "stopped" if stopped else finish},
             additional_kwargs=kwargs,
+            usage_metadata=reply_usage(usage, prompt, text),
         )
         return {**updates, "messages": [reply]}
 
     return respond
+
+
+def reply_usage(
+    reported: dict[str, int] | None, prompt: Sequence[BaseMessage], text: str
+) -> Any:
+    """Tokens of the request and of the reply: as the server counted them, or
+    (a server that does not say, the offline model) estimated the way the
+    context budget counts."""
+    from langchain_core.messages.utils import count_tokens_approximately
+
+    if reported and reported.get("input_tokens") is not None:
+        tokens_in = int(reported.get("input_tokens", 0))
+        tokens_out = int(reported.get("output_tokens", 0))
+    else:
+        tokens_in = count_tokens_approximately(list(prompt))
+        tokens_out = count_tokens_approximately([AIMessage(content=text)]) if text else 0
+    return {
+        "input_tokens": tokens_in,
+        "output_tokens": tokens_out,
+        "total_tokens": tokens_in + tokens_out,
+    }
 
 
 def _user_messages(messages: Sequence[AnyMessage], ids: list[str]) -> list[HumanMessage]:

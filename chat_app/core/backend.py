@@ -71,6 +71,7 @@ class Index(Protocol):
         message_count: int,
         messages: Iterable[tuple[str, str, str]],
         notes: Iterable[tuple[str, str, str, bool]],
+        usage: tuple[str, int, int] | None = None,
     ) -> None: ...
 
     def add_note(self, thread_id: str, checkpoint_id: str, kind: str, summary: str) -> None: ...

@@ -322,8 +322,9 @@ class NotifyingIndex:
         message_count: int,
         messages: Iterable[tuple[str, str, str]],
         notes: Iterable[tuple[str, str, str, bool]],
+        usage: tuple[str, int, int] | None = None,
     ) -> None:
-        self.inner.record_turn(thread_id, message_count, messages, notes)
+        self.inner.record_turn(thread_id, message_count, messages, notes, usage)
         self.on_change("messages", thread_id)
 
     def add_note(self, thread_id: str, checkpoint_id: str, kind: str, summary: str) -> None:

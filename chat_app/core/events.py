@@ -46,6 +46,10 @@ class CheckpointInfo:
     kind: str = ""
     summary: str = ""
     profile_updated: bool = False
+    # Tokens of the reply written at this checkpoint (the request, the reply),
+    # as the server counted them or estimated for the offline model.
+    input_tokens: int | None = None
+    output_tokens: int | None = None
 
 
 @dataclass(frozen=True)

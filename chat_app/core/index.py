@@ -50,12 +50,23 @@ CREATE TABLE IF NOT EXISTS app_notes (
     profile_updated INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (thread_id, checkpoint_id)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS app_usage (
+    thread_id TEXT NOT NULL,
+    checkpoint_id TEXT NOT NULL,
+    input_tokens INTEGER NOT NULL,
+    output_tokens INTEGER NOT NULL,
+    PRIMARY KEY (thread_id, checkpoint_id)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS app_partial_replies (
     thread_id TEXT PRIMARY KEY,
     text TEXT NOT NULL,
     updated_at REAL NOT NULL
 );
 """
+
+
+# The app's own tables, each keyed by thread: what deleting a thread clears.
+APP_TABLES = ("app_threads", "app_messages", "app_notes", "app_usage", "app_partial_replies")
 
 
 def uuid6_time(checkpoint_id: str) -> float:
@@ -207,8 +218,10 @@ class ThreadIndex:
         message_count: int,
         messages: Iterable[tuple[str, str, str]],
         notes: Iterable[tuple[str, str, str, bool]],
+        usage: tuple[str, int, int] | None = None,
     ) -> None:
-        """After a turn: counts, searchable text, timeline notes, run finished."""
+        """After a turn: counts, searchable text, timeline notes, the reply's
+        token usage (checkpoint, in, out), run finished."""
         with self._tx() as c:
             c.execute(
                 "UPDATE app_threads SET message_count = ?, updated_at = ?, run_state = 'idle'"
@@ -225,6 +238,12 @@ class ThreadIndex:
                 " profile_updated) VALUES (?, ?, ?, ?, ?)",
                 [(thread_id, cid, kind, summ, int(p)) for cid, kind, summ, p in notes],
             )
+            if usage is not None:
+                c.execute(
+                    "INSERT OR REPLACE INTO app_usage (thread_id, checkpoint_id, input_tokens,"
+                    " output_tokens) VALUES (?, ?, ?, ?)",
+                    (thread_id, *usage),
+                )
             c.execute("DELETE FROM app_partial_replies WHERE thread_id = ?", (thread_id,))
 
     def add_note(self, thread_id: str, checkpoint_id: str, kind: str, summary: str) -> None:
@@ -277,8 +296,11 @@ class ThreadIndex:
         and notes, oldest first."""
         sql = (
             "SELECT c.checkpoint_id, c.parent_checkpoint_id, c.metadata, n.kind, n.summary,"
-            " n.profile_updated FROM checkpoints c LEFT JOIN app_notes n"
+            " n.profile_updated, u.input_tokens, u.output_tokens FROM checkpoints c"
+            " LEFT JOIN app_notes n"
             " ON n.thread_id = c.thread_id AND n.checkpoint_id = c.checkpoint_id"
+            " LEFT JOIN app_usage u"
+            " ON u.thread_id = c.thread_id AND u.checkpoint_id = c.checkpoint_id"
             " WHERE c.thread_id = ? AND c.checkpoint_ns = ''"
         )
         if newest is None:
@@ -288,7 +310,7 @@ class ThreadIndex:
                 sql + " ORDER BY c.checkpoint_id DESC LIMIT ?", (thread_id, newest)
             ).fetchall()[::-1]
         out: list[CheckpointInfo] = []
-        for cid, parent, meta_blob, kind, summary, prof in rows:
+        for cid, parent, meta_blob, kind, summary, prof, tokens_in, tokens_out in rows:
             try:
                 meta = json.loads(meta_blob) if meta_blob else {}
             except (ValueError, TypeError):
@@ -304,6 +326,8 @@ class ThreadIndex:
                     kind=kind or "",
                     summary=summary or "",
                     profile_updated=bool(prof),
+                    input_tokens=tokens_in,
+                    output_tokens=tokens_out,
                 )
             )
         return out
@@ -317,5 +341,5 @@ class ThreadIndex:
 
     def delete(self, thread_id: str) -> None:
         with self._tx() as c:
-            for table in ("app_threads", "app_messages", "app_notes", "app_partial_replies"):
+            for table in APP_TABLES:
                 c.execute(f"DELETE FROM {table} WHERE thread_id = ?", (thread_id,))

@@ -163,8 +163,8 @@ def delete_checkpoints(conn: sqlite3.Connection, thread_id: str, ids: list[str])
         for i in range(0, len(ids), 500):
             chunk = ids[i : i + 500]
             marks = ",".join("?" * len(chunk))
-            for table in ("writes", "checkpoints", "app_notes"):
-                ns = "" if table == "app_notes" else " AND checkpoint_ns = ''"
+            for table in ("writes", "checkpoints", "app_notes", "app_usage"):
+                ns = "" if table.startswith("app_") else " AND checkpoint_ns = ''"
                 conn.execute(
                     f"DELETE FROM {table} WHERE thread_id = ?{ns} AND checkpoint_id IN ({marks})",
                     (thread_id, *chunk),

@@ -28,7 +28,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from chat_app.core.events import ChatMessage, CheckpointInfo, ThreadInfo
-from chat_app.core.index import escape_like, uuid6_time
+from chat_app.core.index import APP_TABLES, escape_like, uuid6_time
 from chat_app.core.serde import strict_serde
 from chat_app.core.sqlite_backend import StorageError
 
@@ -82,6 +82,13 @@ APP_SCHEMA = [
     kind TEXT NOT NULL,
     summary TEXT NOT NULL,
     profile_updated BOOLEAN NOT NULL DEFAULT FALSE,
+    PRIMARY KEY (thread_id, checkpoint_id)
+)""",
+    """CREATE TABLE IF NOT EXISTS app_usage (
+    thread_id TEXT NOT NULL,
+    checkpoint_id TEXT NOT NULL,
+    input_tokens BIGINT NOT NULL,
+    output_tokens BIGINT NOT NULL,
     PRIMARY KEY (thread_id, checkpoint_id)
 )""",
     """CREATE TABLE IF NOT EXISTS app_partial_replies (
@@ -342,8 +349,10 @@ class PgThreadIndex:
         message_count: int,
         messages: Iterable[tuple[str, str, str]],
         notes: Iterable[tuple[str, str, str, bool]],
+        usage: tuple[str, int, int] | None = None,
     ) -> None:
-        """After a turn: counts, searchable text, timeline notes, run finished."""
+        """After a turn: counts, searchable text, timeline notes, the reply's
+        token usage, run finished."""
         msg_rows = [(thread_id, mid, role, _nul_free(text)) for mid, role, text in messages]
         note_rows = [(thread_id, cid, kind, _nul_free(s), bool(p)) for cid, kind, s, p in notes]
         with self._tx() as c:
@@ -369,6 +378,14 @@ class PgThreadIndex:
                         " profile_updated = EXCLUDED.profile_updated",
                         note_rows,
                     )
+            if usage is not None:
+                c.execute(
+                    "INSERT INTO app_usage (thread_id, checkpoint_id, input_tokens,"
+                    " output_tokens) VALUES (%s, %s, %s, %s) ON CONFLICT (thread_id,"
+                    " checkpoint_id) DO UPDATE SET input_tokens = EXCLUDED.input_tokens,"
+                    " output_tokens = EXCLUDED.output_tokens",
+                    (thread_id, *usage),
+                )
             c.execute("DELETE FROM app_partial_replies WHERE thread_id = %s", (thread_id,))
 
     def add_note(self, thread_id: str, checkpoint_id: str, kind: str, summary: str) -> None:
@@ -421,9 +438,12 @@ class PgThreadIndex:
         metadata (jsonb) and the notes, oldest first; no state is deserialized."""
         sql = (
             "SELECT c.checkpoint_id, c.parent_checkpoint_id, c.metadata -> 'step' AS step,"
-            " c.metadata ->> 'source' AS source, n.kind, n.summary, n.profile_updated"
+            " c.metadata ->> 'source' AS source, n.kind, n.summary, n.profile_updated,"
+            " u.input_tokens, u.output_tokens"
             " FROM checkpoints c LEFT JOIN app_notes n"
             " ON n.thread_id = c.thread_id AND n.checkpoint_id = c.checkpoint_id"
+            " LEFT JOIN app_usage u"
+            " ON u.thread_id = c.thread_id AND u.checkpoint_id = c.checkpoint_id"
             " WHERE c.thread_id = %s AND c.checkpoint_ns = ''"
         )
         if newest is None:
@@ -446,6 +466,8 @@ class PgThreadIndex:
                     kind=r["kind"] or "",
                     summary=r["summary"] or "",
                     profile_updated=bool(r["profile_updated"]),
+                    input_tokens=r["input_tokens"],
+                    output_tokens=r["output_tokens"],
                 )
             )
         return out
@@ -460,7 +482,7 @@ class PgThreadIndex:
 
     def delete(self, thread_id: str) -> None:
         with self._tx() as c:
-            for table in ("app_threads", "app_messages", "app_notes", "app_partial_replies"):
+            for table in APP_TABLES:
                 c.execute(f"DELETE FROM {table} WHERE thread_id = %s", (thread_id,))
 
 

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from psycopg.rows import dict_row
 
+from chat_app.core.index import APP_TABLES
 from chat_app.core.maintenance import ThreadSize
 
 if TYPE_CHECKING:
@@ -38,7 +39,6 @@ if TYPE_CHECKING:
 # The tables the app needs: the saver's, the store's and its own.
 SAVER_TABLES = ("checkpoint_migrations", "checkpoints", "checkpoint_blobs", "checkpoint_writes")
 STORE_TABLES = ("store_migrations", "store")
-APP_TABLES = ("app_threads", "app_messages", "app_notes", "app_partial_replies")
 ALL_TABLES = SAVER_TABLES + STORE_TABLES + APP_TABLES
 
 _VERSIONS_SQL = (
@@ -136,11 +136,12 @@ def delete_checkpoints(conn: psycopg.Connection[Any], thread_id: str, ids: list[
                 (thread_id, channel, versions),
                 prepare=False,
             )
-        conn.execute(
-            "DELETE FROM app_notes WHERE thread_id = %s AND checkpoint_id = ANY(%s)",
-            (thread_id, ids),
-            prepare=False,
-        )
+        for table in ("app_notes", "app_usage"):
+            conn.execute(
+                f"DELETE FROM {table} WHERE thread_id = %s AND checkpoint_id = ANY(%s)",
+                (thread_id, ids),
+                prepare=False,
+            )
 
 
 def thread_sizes(conn: psycopg.Connection[Any]) -> list[ThreadSize]:

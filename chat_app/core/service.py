@@ -254,6 +254,14 @@ class ChatService:
         )
         return model, graph
 
+    @property
+    def context_window(self) -> int:
+        """Tokens one request of the current model may hold (the context budget)."""
+        from graphs.budget import context_budget
+
+        m = self.settings.model
+        return context_budget(m.name, m.context_tokens, m.reply_tokens).context
+
     def _agent_parts(self) -> tuple[BaseChatModel, CompiledStateGraph[Any, Any, Any, Any]]:
         agent = self._agent
         if agent is None:
@@ -845,6 +853,7 @@ class ChatService:
         acked = False
         partial: list[str] = []
         learned: list[dict[str, str]] = []
+        summarised = 0  # a new running summary of this many messages was written
         values: dict[str, Any] = {}
         try:
             while True:
@@ -877,6 +886,9 @@ class ChatService:
                         elif mode == "values" and isinstance(chunk, dict):
                             values = chunk
                         elif mode == "updates" and isinstance(chunk, dict):
+                            wrote = chunk.get("respond")
+                            if isinstance(wrote, dict) and wrote.get("history_summary"):
+                                summarised = int(wrote["history_summary"].get("covers", 0))
                             upd = chunk.get("remember")
                             if isinstance(upd, dict) and upd.get("learned"):
                                 learned = list(upd["learned"])
@@ -932,7 +944,7 @@ class ChatService:
                     if self._wait(delay, cancel):
                         yield from self._stop_pending(thread_id, text_so_far)
                         return
-            yield from self._finish(thread_id, learned, values)
+            yield from self._finish(thread_id, learned, values, summarised)
         finally:
             self._cancels.pop(thread_id, None)
 
@@ -1019,7 +1031,11 @@ class ChatService:
         yield from self._finish(thread_id, [], values)
 
     def _finish(
-        self, thread_id: str, learned: list[dict[str, str]], values: dict[str, Any]
+        self,
+        thread_id: str,
+        learned: list[dict[str, str]],
+        values: dict[str, Any],
+        summarised: int = 0,
     ) -> Iterator[Event]:
         """The run is complete: index it and announce the reply."""
         raw: list[AnyMessage] = list(values.get("messages") or [])
@@ -1027,7 +1043,21 @@ class ChatService:
             raw = list(self._state_values(thread_id).get("messages", []))
         # Only the tail is converted: the rest is already indexed.
         tail = _chat_messages(raw[-2:])
-        self._finish_bookkeeping(thread_id, learned, tail, len(raw), check_pending=False)
+        usage = getattr(raw[-1], "usage_metadata", None) if raw else None
+        tokens = (
+            (int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0)))
+            if isinstance(usage, dict)
+            else None
+        )
+        self._finish_bookkeeping(
+            thread_id,
+            learned,
+            tail,
+            len(raw),
+            check_pending=False,
+            tokens=tokens,
+            summarised=summarised,
+        )
         if tail and tail[-1].role == "assistant":
             yield ReplyFinished(thread_id, tail[-1])
         yield ThreadChanged(self.get_thread(thread_id))
@@ -1040,11 +1070,15 @@ class ChatService:
         count: int | None = None,
         *,
         check_pending: bool = True,
+        tokens: tuple[int, int] | None = None,
+        summarised: int = 0,
     ) -> None:
-        """Index the finished turn: counts, search text, timeline notes."""
+        """Index the finished turn: counts, search text, timeline notes, and the
+        reply's ``tokens`` (request, reply) on its checkpoint."""
         if msgs is None:
             msgs = _chat_messages(self._state_values(thread_id).get("messages", []))
         notes: list[tuple[str, str, str, bool]] = []
+        usage: tuple[str, int, int] | None = None
         # The turn's own checkpoints are the newest few.
         cps = self.index.checkpoints(thread_id, newest=16)
         if cps and not (check_pending and self._pending(thread_id)):
@@ -1054,6 +1088,13 @@ class ChatService:
             if last_ai is not None and not head.kind:
                 summary = "assistant: " + one_line(last_ai.text, 70)
                 notes.append((head.id, "assistant", summary, bool(learned)))
+                if tokens is not None:
+                    usage = (head.id, *tokens)
+            step = by_id.get(head.parent_id or "")
+            if summarised and step is not None and not step.kind:
+                # The step that wrote a new running summary: an entry in History.
+                text = f"summary: the first {summarised} messages, as the model now sees them"
+                notes.append((step.id, "summary", text, False))
             cur: CheckpointInfo | None = head
             while cur is not None and not (cur.source == "input" and cur.kind):
                 if cur.source == "input":
@@ -1068,6 +1109,7 @@ class ChatService:
             len(msgs) if count is None else count,
             [(m.id, m.role, m.text) for m in recent if m.id],
             notes,
+            usage,
         )
 
     # -- rewind -----------------------------------------------------------------

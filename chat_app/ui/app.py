@@ -34,6 +34,7 @@ from chat_app.core.events import (
     ChatMessage,
     Event,
     History,
+    ProfileNotUpdated,
     ProfileUpdated,
     ReplyFailed,
     ReplyFinished,
@@ -52,6 +53,7 @@ from chat_app.ui.commands import ChatCommands
 from chat_app.ui.format import title_text
 from chat_app.ui.screens.confirm import ConfirmScreen
 from chat_app.ui.screens.text_prompt import TextPromptScreen
+from chat_app.ui.screens.text_view import TextViewScreen
 from chat_app.ui.widgets.chat_view import ChatView
 from chat_app.ui.widgets.failure_notice import FailureNotice
 from chat_app.ui.widgets.key_bar import KeyBar
@@ -120,6 +122,27 @@ class Held(NamedTuple):
 
 
 UNSENT_NOTICE = "Not sent before the app stopped: your message is back in the box."
+
+
+def usage_line(history: History, context_window: int) -> str:
+    """Tokens the thread's replies used, and how full the newest request was:
+    "12.3k tokens · context 5.1k of 8k" ("" before any reply says)."""
+    total = 0
+    newest: int | None = None
+    for cp in history.checkpoints:
+        if cp.input_tokens is not None:
+            total += cp.input_tokens + (cp.output_tokens or 0)
+            if cp.id in history.branch_ids:
+                newest = cp.input_tokens
+    if newest is None:
+        return ""
+    # Only the newest checkpoints are read for a long thread: at least this many.
+    at_least = "" if history.complete else "≥"
+    return f"{at_least}{_k(total)} tokens · context {_k(newest)} of {_k(context_window)}"
+
+
+def _k(n: int) -> str:
+    return f"{n / 1000:.1f}k".replace(".0k", "k") if n >= 1000 else str(n)
 
 
 def hidden(widget: W, hide: bool = True) -> W:
@@ -631,6 +654,7 @@ class ChatApp(App[int]):
 
     def _set_history(self, history: History) -> None:
         self.history = history
+        self.status.usage = usage_line(history, self.service.context_window)
         pane = self._panel("history-pane")
         if pane is not None:
             pane.history = history  # type: ignore[attr-defined]
@@ -871,6 +895,13 @@ class ChatApp(App[int]):
                 self.status.state = "failed"
         elif isinstance(event, ProfileUpdated):
             self._set_facts(list(event.facts))
+        elif isinstance(event, ProfileNotUpdated):
+            self.notify(
+                f"Profile not updated: {one_line(event.reason, 120)}. It is tried again with"
+                " your next message.",
+                severity="warning",
+                markup=False,
+            )
         elif isinstance(event, ThreadChanged) and current:
             self._set_current_info(event.thread)
 
@@ -1050,6 +1081,22 @@ class ChatApp(App[int]):
     def _last_reply(self) -> ChatMessage | None:
         messages = self.chat.lines.messages
         return next((m for m in reversed(messages) if m.role == "assistant"), None)
+
+    def action_show_summary(self) -> None:
+        """The running summary of the open thread (what the model sees of its start)."""
+        tid = self.current_id
+        if tid is None:
+            return
+
+        def shown(found: Any) -> None:
+            if found is None:
+                self.notify("No summary: the whole thread fits in the model's context.")
+                return
+            by = "written by the model" if found.by == "model" else "extracted by rules"
+            title = f"Summary of the first {found.covers} messages ({by})"
+            self.push_screen(TextViewScreen(title, found.text))
+
+        self.call_service(lambda: self.service.history_summary(tid), shown)
 
     def action_copy_reply(self) -> None:
         if (m := self._last_reply()) is None:

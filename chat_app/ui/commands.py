@@ -24,6 +24,11 @@ def _commands(app: ChatApp) -> list[tuple[str, Callable[[], object], str]]:
         ("Resume unfinished reply", app.action_resume_reply, "Finish a reply that failed"),
         ("Discard unfinished reply", app.action_discard_reply, "Drop it (kept in History)"),
         ("Copy last reply", app.action_copy_reply, "To the clipboard"),
+        (
+            "Show summary of earlier messages",
+            app.action_show_summary,
+            "What the model sees of a thread too long for its context",
+        ),
         ("Copy code block", app.action_copy_code, "The last code block, to the clipboard"),
         ("Switch model: offline", partial(app.action_switch_model, "offline"), "No network"),
         ("Switch model: openai:…", app.action_switch_model, "Any OpenAI-compatible server"),

@@ -38,7 +38,7 @@ from chat_app.core.events import CheckpointInfo, History
 from chat_app.safe_text import one_line
 from chat_app.ui.widgets.steady_scroll import SteadyScrollSizes
 
-LABELLED_KINDS = frozenset({"user", "assistant", "rewind"})
+LABELLED_KINDS = frozenset({"user", "assistant", "rewind", "summary"})
 _ROOT = ""  # the virtual parent of every root checkpoint
 _ENTRY = "cp:"
 _FORK = "fork:"

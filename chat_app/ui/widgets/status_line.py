@@ -25,6 +25,7 @@ class StatusLine(Static):
     backend: reactive[str] = reactive("")
     thread_title: reactive[str] = reactive("")
     state: reactive[str] = reactive("idle")
+    usage: reactive[str] = reactive("")
 
     def render(self) -> Text:
         text = Text()
@@ -34,6 +35,9 @@ class StatusLine(Static):
         # Thread titles are untrusted: plain Text, made one visible line.
         text.append(one_line(self.thread_title, 50) if self.thread_title else "(no thread)")
         text.append(" · ")
+        if self.usage:
+            text.append(self.usage, style="dim")
+            text.append(" · ")
         key = self.state.split(" ", 1)[0]
         text.append(self.state, style=STATE_STYLES.get(key, "bold yellow"))
         return text
