@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, ClassVar, NamedTuple, TypeVar, cast
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -124,6 +124,23 @@ class Held(NamedTuple):
 UNSENT_NOTICE = "Not sent before the app stopped: your message is back in the box."
 
 
+# The chat keeps at least this many columns while a panel can step aside.
+MIN_CHAT_COLUMNS = 40
+
+
+def fitting_panels(width: int, sidebar: bool, panel: bool) -> tuple[bool, bool]:
+    """Which of the wanted panels fit beside a chat of MIN_CHAT_COLUMNS at
+    ``width`` (their widths, borders included, follow app.tcss's breakpoints)."""
+    if width <= 0:
+        return sidebar, panel
+    sidebar_w, panel_w = (21, 29) if width < 100 else (25, 33) if width < 130 else (33, 45)
+    if panel and width - (sidebar_w if sidebar else 0) - panel_w < MIN_CHAT_COLUMNS:
+        panel = False
+    if sidebar and width - sidebar_w < MIN_CHAT_COLUMNS:
+        sidebar = False
+    return sidebar, panel
+
+
 def usage_line(history: History, context_window: int) -> str:
     """Tokens the thread's replies used, and how full the newest request was:
     "12.3k tokens · context 5.1k of 8k" ("" before any reply says)."""
@@ -221,6 +238,7 @@ class ChatApp(App[int]):
         self._send_after_load: Held | None = None
         self._draft_timer: Timer | None = None
         self._choices: dict[str, str] = {}
+        self._wants = {"sidebar": True, "panel": True}
         self._retry: tuple[int, int, float, str] | None = None  # attempt, max, deadline, why
         self._poll_worker: Worker[None] | None = None
         # Streaming: tokens buffered by the reply worker, drained once per tick.
@@ -247,6 +265,9 @@ class ChatApp(App[int]):
         self._choices = self._read_choices()
         show_sidebar = self._choices.get("sidebar", "shown" if ui.show_sidebar else "") == "shown"
         show_panel = self._choices.get("panel", "shown" if ui.show_side_panel else "") == "shown"
+        self._wants = {"sidebar": show_sidebar, "panel": show_panel}
+        # Panels that would squeeze the chat step aside (see _fit_panels).
+        show_sidebar, show_panel = fitting_panels(self.size.width, show_sidebar, show_panel)
         tab = self._choices.get("tab", "")
         yield TitleBar(self.TITLE, id="title-bar")
         with Horizontal(id="main"):
@@ -1225,18 +1246,39 @@ class ChatApp(App[int]):
     # -- panels ---------------------------------------------------------------------------
 
     def action_toggle_sidebar(self) -> None:
+        # Shown as asked even where it squeezes the chat: the person decides.
         sidebar = self.sidebar
         sidebar.display = not sidebar.display
+        self._wants["sidebar"] = sidebar.display
         self._remember("sidebar", "shown" if sidebar.display else "hidden")
 
     def action_toggle_side_panel(self) -> None:
         panel = self.main_screen.query_one("#side-panel")
         panel.display = not panel.display
+        self._wants["panel"] = panel.display
         self._remember("panel", "shown" if panel.display else "hidden")
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._fit_panels(event.size.width)
+
+    def _fit_panels(self, width: int) -> None:
+        """Below a width the side panel, then the sidebar, step aside so the
+        chat keeps about 40 columns; they come back when there is room."""
+        if not self.screen_stack:
+            return
+        show_sidebar, show_panel = fitting_panels(
+            width, self._wants["sidebar"], self._wants["panel"]
+        )
+        panel = self.main_screen.query_one("#side-panel")
+        if self.sidebar.display != show_sidebar:
+            self.sidebar.display = show_sidebar
+        if panel.display != show_panel:
+            panel.display = show_panel
 
     def _show_tab(self, tab: str) -> None:
         panel = self.main_screen.query_one("#side-panel", TabbedContent)
         panel.display = True
+        self._wants["panel"] = True
         panel.active = tab
         target = self._panel("history-pane" if tab == "tab-history" else "profile-panel")
         if target is not None:

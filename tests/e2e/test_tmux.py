@@ -78,7 +78,7 @@ def tmux(tmp_path: Path) -> Iterator[Tmux]:
 
 
 def test_walk_through(tmux: Tmux) -> None:
-    tmux.wait_for("Enter: send")
+    tmux.wait_for("ctrl+j: new line")
     tmux.type("My name is Alice")
     tmux.keys("Enter")
     tmux.wait_for("I'll remember your name")
@@ -119,7 +119,7 @@ def test_walk_through(tmux: Tmux) -> None:
 
 
 def test_a_pasted_block_of_three_lines_is_sent_whole(tmux: Tmux) -> None:
-    tmux.wait_for("Enter: send")
+    tmux.wait_for("ctrl+j: new line")
     # A bracketed paste, as every modern terminal sends one.
     subprocess.run(
         ["tmux", "set-buffer", "-b", "three", "alpha line\nbeta line\ngamma line"], check=True

@@ -36,7 +36,8 @@ def _editing_bindings() -> list[BindingType]:
     return kept
 
 
-PLACEHOLDER = "Message (Enter: send, ctrl+j: new line)"
+# Short enough for a chat column of 40: how to send is Enter, how to add a line is not.
+PLACEHOLDER = "Message… (ctrl+j: new line)"
 
 
 class MessageBox(TextArea, inherit_bindings=False):

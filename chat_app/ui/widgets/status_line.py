@@ -35,9 +35,11 @@ class StatusLine(Static):
         # Thread titles are untrusted: plain Text, made one visible line.
         text.append(one_line(self.thread_title, 50) if self.thread_title else "(no thread)")
         text.append(" · ")
-        if self.usage:
+        key = self.state.split(" ", 1)[0]
+        state = Text(self.state, style=STATE_STYLES.get(key, "bold yellow"))
+        # The usage goes first when the line is short of room; the state stays.
+        if self.usage and text.cell_len + len(self.usage) + 3 + state.cell_len <= self.size.width:
             text.append(self.usage, style="dim")
             text.append(" · ")
-        key = self.state.split(" ", 1)[0]
-        text.append(self.state, style=STATE_STYLES.get(key, "bold yellow"))
+        text.append_text(state)
         return text
