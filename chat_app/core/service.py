@@ -727,12 +727,14 @@ class ChatService:
         text = self._input_text_at(thread_id, start.id)
         if not text:
             return
-        self.index.add_note(thread_id, start.id, "user", "you: " + one_line(text, 70))
         msgs = self._state_values(thread_id).get("messages", [])
         # The message is in the state once the turn's first step ran; before
         # that it is only the input checkpoint's pending value.
         in_state = any(getattr(m, "content", None) == text for m in msgs[-2:])
-        self.index.set_count(thread_id, len(msgs) + (0 if in_state else 1))
+        # Only labels: a busy or read-only database leaves them for later.
+        with contextlib.suppress(*storage_errors()):
+            self.index.add_note(thread_id, start.id, "user", "you: " + one_line(text, 70))
+            self.index.set_count(thread_id, len(msgs) + (0 if in_state else 1))
 
     def _pending_input_text(self, thread_id: str) -> str:
         from langchain_core.messages import HumanMessage
