@@ -182,9 +182,7 @@ def make_respond(
     return respond
 
 
-def reply_usage(
-    reported: dict[str, int] | None, prompt: Sequence[BaseMessage], text: str
-) -> Any:
+def reply_usage(reported: dict[str, int] | None, prompt: Sequence[BaseMessage], text: str) -> Any:
     """Tokens of the request and of the reply: as the server counted them, or
     (a server that does not say, the offline model) estimated the way the
     context budget counts."""
