@@ -60,7 +60,7 @@ class ThreadList(SteadyScrollSizes, ScrollView, can_focus=True):
         Binding("end", "last", "Last", show=False),
         Binding("pageup", "page_up", "Page up", show=False),
         Binding("pagedown", "page_down", "Page down", show=False),
-        Binding("enter", "select", "Open", show=False),
+        Binding("enter", "select", "Open"),
     ]
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {
@@ -279,8 +279,8 @@ class ThreadSidebar(Vertical):
     """Posts messages; the app owns the threads and sets ``threads``."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("f2", "rename", "Rename", show=False),
-        Binding("delete", "delete", "Delete", show=False),
+        Binding("f2", "rename", "Rename"),
+        Binding("delete", "delete", "Delete"),
     ]
 
     # The list repaints itself (only its rows): repainting the sidebar would
