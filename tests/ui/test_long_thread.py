@@ -73,3 +73,9 @@ async def test_home_and_end_go_to_the_ends_of_a_ten_thousand_message_thread(app_
         await pilot.press("home")
         await settle(pilot)
         assert "question 0: how do I do thing 0?" in screen_text(app)
+
+        # ↑ with nothing selected selects the newest message, and shows it.
+        await pilot.press("up")
+        await settle(pilot)
+        assert app.chat.lines.selected == 9_999
+        assert "Answer 4999." in screen_text(app)

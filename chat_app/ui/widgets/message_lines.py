@@ -332,11 +332,17 @@ class MessageLines(Widget, can_focus=True):
     def line_of(self, index: int) -> int:
         """First line of message ``index`` (rendering the messages up to it if needed)."""
         if self._width and not (self._start - self.FAR < index < self._end + self.FAR):
-            # Far from what is rendered (e.g. a message chosen in History):
-            # start a window there rather than render everything in between.
-            self._start = self._end = index
-            self._blocks = []
-            self._render_forward(self._screen_lines())
+            # Far from what is rendered (e.g. a message chosen in History, or
+            # ↑ after Home): start a window there (with the end of the thread
+            # if it is near it) rather than render everything in between.
+            if len(self.messages) - index <= self.FAR:
+                self._fill_initial()
+                self._render_live()
+                self._render_from(index)
+            else:
+                self._start = self._end = index
+                self._blocks = []
+                self._render_forward(self._screen_lines())
             self.refresh(layout=True)
         elif index >= self._end:
             self._render_to(index + 1)
