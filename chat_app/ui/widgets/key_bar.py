@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import ClassVar, NamedTuple
 
+from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
@@ -32,7 +33,7 @@ DROPPED_FIRST = ("focus_profile", "focus_history", "focus_threads", "help", "qui
 
 
 class Key(NamedTuple):
-    key: str  # what pressing it sends (Binding.key)
+    key: str  # what pressing it sends (one key of the binding)
     display: str  # how it is shown ("^n", "f2")
     description: str
     enabled: bool
@@ -133,7 +134,7 @@ class KeyBar(Widget):
 
     @staticmethod
     def _width(key: Key) -> int:
-        return len(key.display) + len(key.description) + 3  # as drawn by _segments
+        return cell_len(key.display) + cell_len(key.description) + 3  # as drawn by _segments
 
     def fitting(self, width: int) -> tuple[list[Key], list[Key], Key | None]:
         """The entries drawn in ``width`` cells: (left, always, palette)."""
