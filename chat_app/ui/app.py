@@ -26,7 +26,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widget import Widget
-from textual.widgets import Static, TabbedContent, TabPane
+from textual.widgets import Input, Static, TabbedContent, TabPane, TextArea
 from textual.worker import Worker, WorkerState
 
 from chat_app.config import Settings
@@ -52,6 +52,7 @@ from chat_app.ui import panels
 from chat_app.ui.commands import ChatCommands
 from chat_app.ui.format import title_text
 from chat_app.ui.screens.confirm import ConfirmScreen
+from chat_app.ui.screens.help import HelpScreen, key_sections
 from chat_app.ui.screens.text_prompt import TextPromptScreen
 from chat_app.ui.screens.text_view import TextViewScreen
 from chat_app.ui.widgets.chat_view import ChatView
@@ -197,6 +198,8 @@ class ChatApp(App[int]):
         Binding("ctrl+t", "focus_threads", "Threads", show=False, priority=True),
         Binding("f3", "focus_history", "History", show=False),
         Binding("f4", "focus_profile", "Profile", show=False),
+        Binding("f1", "help", "Help", show=False),
+        Binding("question_mark", "help('?')", "Help", show=False),
     ]
 
     def __init__(
@@ -314,6 +317,8 @@ class ChatApp(App[int]):
         self._start_up()
         self.set_interval(self.poll_interval_s, self.poll_threads)
         self.set_interval(0.5, self._tick_retry)
+        # Which keys do something (Esc) changes with the reply's state.
+        self.watch(status, "state", lambda _: self.refresh_bindings(), init=False)
 
     @property
     def main_screen(self) -> Screen[Any]:
@@ -936,6 +941,7 @@ class ChatApp(App[int]):
         await self._flush_tokens()
         self.set_timer(FULL_GC_AFTER_REPLY_S, self._collect_after_reply)
         self.reply_thread = None
+        self.refresh_bindings()  # Esc has nothing to stop now
         self._retry = None
         if self._unsent is not None and self._unsent[0] == thread_id:
             # The message never reached storage: the text goes back in the box.
@@ -1026,6 +1032,22 @@ class ChatApp(App[int]):
         self.call_service(lambda: self.service.discard(tid), lambda _: self.reload_thread())
 
     # -- chat actions -------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "escape":
+            # Shown (and bound) only when it does something.
+            return (
+                self.reply_thread is not None
+                or self.preview_id is not None
+                or not isinstance(self.focused, MessageBox)
+            )
+        # "?" is typed in a text box (F1 opens help from anywhere).
+        typing = isinstance(self.focused, (Input, TextArea))
+        return not (action == "help" and parameters and typing)
+
+    def action_help(self, _key: str = "") -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(key_sections(self)))
 
     def action_escape(self) -> None:
         if self.reply_thread is not None:

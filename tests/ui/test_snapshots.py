@@ -176,3 +176,22 @@ def test_profile_tab(snap_compare, demo, size):
         await _settle(pilot)
 
     assert snap_compare(app, terminal_size=size, run_before=open_profile)
+
+
+@pytest.mark.parametrize("theme", ["textual-dark", "textual-light"])
+@pytest.mark.parametrize("size", [(120, 36), (80, 24), (60, 20)], ids=lambda s: f"{s[0]}x{s[1]}")
+def test_thread_list_cursor_and_open_thread(snap_compare, demo, size, theme):
+    """The cursor (on another thread than the open one) and the open thread's mark."""
+    app, _ = demo
+
+    async def move_cursor(pilot) -> None:
+        pilot.app.theme = theme
+        await _settle(pilot)
+        await pilot.press("ctrl+t")
+        await _settle(pilot)
+        rows = pilot.app.query_one("#thread-list")
+        assert rows.highlighted == rows.index_of(pilot.app.current_id) == 0
+        await pilot.press("down")
+        await _settle(pilot)
+
+    assert snap_compare(app, terminal_size=size, run_before=move_cursor)

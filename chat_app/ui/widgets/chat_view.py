@@ -8,7 +8,10 @@ its place among the messages.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.geometry import Size
 from textual.message import Message
@@ -23,11 +26,23 @@ from chat_app.ui.widgets.steady_scroll import draw_scrollbars_now
 class ChatView(VerticalScroll):
     """Parents call the methods below; it never calls the service."""
 
-    # Load older messages when the view comes this close to the top.
+    # Home and End go to the start and the end of the thread, not of the
+    # messages rendered so far (which are a window of a long thread).
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("home", "thread_start", "Start of the thread", show=False),
+        Binding("end", "thread_end", "End of the thread", show=False),
+    ]
+
+    # Load older messages when the view comes this close to the top (at least;
+    # a screen ahead when scrolling, so a page up does not wait at the edge).
     NEAR_TOP = 3
 
     class NearTop(Message):
         """Sent when the person scrolled up to the oldest rendered message."""
+
+    class NearBottom(Message):
+        """Sent when the person scrolled down to the newest rendered message
+        while newer ones are not rendered yet (after Home)."""
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -64,10 +79,15 @@ class ChatView(VerticalScroll):
         self.anchor()
 
     def append_message(self, message: ChatMessage) -> None:
+        if message.role == "user":
+            # The person's own message: they see it, wherever they were reading.
+            self.lines.show_end()
         self.lines.append(message)
-        self.anchor()
+        if not self.lines.has_newer:
+            self.anchor()
 
     async def start_reply(self) -> None:
+        self.lines.show_end()
         self.query_one(FailureNotice).hide()
         self.reply_text = ""
         self._streaming = True
@@ -109,8 +129,25 @@ class ChatView(VerticalScroll):
 
     def watch_scroll_y(self, old: float, new: float) -> None:
         super().watch_scroll_y(old, new)
-        if new <= self.NEAR_TOP and new < old and self.lines.has_older:
+        ahead = max(self.NEAR_TOP, self.size.height)
+        if new <= ahead and new < old and self.lines.has_older:
             self.post_message(self.NearTop())
+        elif new >= self.max_scroll_y - ahead and new > old and self.lines.has_newer:
+            self.post_message(self.NearBottom())
+
+    def on_chat_view_near_bottom(self, event: NearBottom) -> None:
+        event.stop()
+        # Newer lines go below what is on screen: nothing moves.
+        self.lines.load_newer()
+
+    def action_thread_start(self) -> None:
+        self.release_anchor()
+        self.lines.show_start()
+        self.call_after_refresh(self.scroll_home, animate=False, immediate=True)
+
+    def action_thread_end(self) -> None:
+        self.lines.show_end()
+        self.call_after_refresh(self.anchor)
 
     def load_older(self) -> None:
         """Render a batch of older messages, keeping what is on screen in place."""

@@ -1,7 +1,11 @@
 """The messages of a thread, drawn with the line API, and the reply being written.
 
-Only the newest messages are rendered when a thread opens; older ones are
-rendered in batches when the person scrolls up (``load_older``). Each message
+Only the messages on screen are rendered: a window of consecutive messages
+(``_start`` to ``_end``). Opening a thread (or End) renders the last screen;
+Home renders the first screen (``show_start``); older and newer ones are
+rendered in batches as the person scrolls towards either edge of the window
+(``load_older``, ``load_newer``). The reply being written is drawn only when
+the window reaches the end of the thread. Each message
 is rendered once per width (Rich Markdown, no hyperlinks: a link shows its
 real target and is never clickable) and cached as Strips, and Textual asks
 ``render_line`` only for the lines on screen. One ``Markdown`` widget per
@@ -98,9 +102,13 @@ class MessageLines(Widget, can_focus=True):
         Binding("y", "copy_code", "Copy code"),
     ]
 
-    # Render at least this many screens of lines when scrolling up; opening a
-    # thread (or a rewind) renders one screen, all that is seen until then.
+    # Render at least this many screens of lines when scrolling up or down;
+    # opening a thread (or a rewind) renders one screen, all that is seen
+    # until then.
     SCREENS_AHEAD = 2
+    # Going to a message further than this from the rendered ones starts a new
+    # window there (rendering the messages in between would take seconds).
+    FAR = 200
 
     class EditRequested(Message):
         """Sent when the person asked to edit and resend one of their messages."""
@@ -130,8 +138,9 @@ class MessageLines(Widget, can_focus=True):
         self.read_only = False
         self.selected: int | None = None
         self._start = 0  # index of the oldest rendered message
+        self._end = 0  # one past the newest rendered message
         self._width = 0
-        self._blocks: list[list[Strip]] = []  # rendered messages[_start:]
+        self._blocks: list[list[Strip]] = []  # rendered messages[_start:_end]
         self._cache: dict[tuple[str, int, str, int], list[Strip]] = {}
         # The reply being written: its text, its finished blocks (text, strips)
         # and the strips of the block still being written.
@@ -145,14 +154,18 @@ class MessageLines(Widget, can_focus=True):
         self.messages = list(messages)
         self.read_only = read_only
         self.selected = None
-        self._start = len(self.messages)
+        self._start = self._end = len(self.messages)
         self._blocks = []
         if self._width:
             self._fill_initial()
         self.refresh(layout=True)
 
     def append(self, message: ChatMessage) -> None:
+        at_end = not self.has_newer
         self.messages.append(message)
+        if not at_end:
+            return  # drawn when the person scrolls (or presses End) down to it
+        self._end = len(self.messages)
         if self._width:
             self._blocks.append(self._render_message(message))
         self.refresh(layout=True)
@@ -168,7 +181,7 @@ class MessageLines(Widget, can_focus=True):
                 if m == saved:
                     return True
                 self.messages[i] = saved
-                if self._width and i >= self._start:
+                if self._width and self._start <= i < self._end:
                     self._blocks[i - self._start] = self._render_message(saved)
                     self.refresh(layout=True)
                 return True
@@ -184,7 +197,14 @@ class MessageLines(Widget, can_focus=True):
         return self._start > 0
 
     @property
+    def has_newer(self) -> bool:
+        """Messages after the rendered window (the person went to the start)."""
+        return self._end < len(self.messages)
+
+    @property
     def line_count(self) -> int:
+        if self.has_newer:
+            return self._message_lines()
         return (
             self._message_lines() + sum(len(b) for _, b in self._live_done) + len(self._live_tail)
         )
@@ -198,6 +218,8 @@ class MessageLines(Widget, can_focus=True):
         """Show ``text`` (already made displayable) as the reply being written."""
         before = self.line_count
         self.live_text = text
+        if self.has_newer:
+            return  # not drawn until the window reaches the end (see _render_forward)
         if not self._width:
             self.refresh(layout=True)
             return
@@ -256,6 +278,38 @@ class MessageLines(Widget, can_focus=True):
         self.refresh(layout=True)
         return self.line_count - before
 
+    def load_newer(self) -> int:
+        """Render the next batch of newer messages; the number of lines added."""
+        if not self.has_newer or not self._width:
+            return 0
+        before = self.line_count
+        self._render_forward(self._screen_lines() * self.SCREENS_AHEAD)
+        self.refresh(layout=True)
+        return self.line_count - before
+
+    def show_start(self) -> None:
+        """Render the first messages of the thread (Home), whatever its length."""
+        if not self.has_older:
+            return
+        self._start = self._end = 0
+        self._blocks = []
+        if self._width:
+            # Two screens: enough to scroll down into, which renders the next ones.
+            self._render_forward(self._screen_lines() * self.SCREENS_AHEAD)
+        self.refresh(layout=True)
+
+    def show_end(self) -> None:
+        """Render the last messages of the thread and the reply being written (End)."""
+        if not self.has_newer:
+            return
+        if self._width:
+            self._fill_initial()
+            self._render_live()
+        else:
+            self._start = self._end = len(self.messages)
+            self._blocks = []
+        self.refresh(layout=True)
+
     def load_all_from(self, index: int) -> int:
         """Render everything from message ``index`` on; the number of lines added."""
         before = self.line_count
@@ -268,9 +322,33 @@ class MessageLines(Widget, can_focus=True):
             self._start -= 1
             self._blocks.insert(0, self._render_message(self.messages[self._start]))
 
+    def _render_to(self, end: int) -> None:
+        while self._end < end and self._width:
+            self._blocks.append(self._render_message(self.messages[self._end]))
+            self._end += 1
+        if not self.has_newer:
+            self._render_live()
+
     def line_of(self, index: int) -> int:
-        """First line of message ``index`` (rendering older messages if needed)."""
-        self.load_all_from(index)
+        """First line of message ``index`` (rendering the messages up to it if needed)."""
+        if self._width and not (self._start - self.FAR < index < self._end + self.FAR):
+            # Far from what is rendered (e.g. a message chosen in History, or
+            # ↑ after Home): start a window there (with the end of the thread
+            # if it is near it) rather than render everything in between.
+            if len(self.messages) - index <= self.FAR:
+                self._fill_initial()
+                self._render_live()
+                self._render_from(index)
+            else:
+                self._start = self._end = index
+                self._blocks = []
+                self._render_forward(self._screen_lines())
+            self.refresh(layout=True)
+        elif index >= self._end:
+            self._render_to(index + 1)
+            self.refresh(layout=True)
+        else:
+            self.load_all_from(index)
         return sum(len(b) for b in self._blocks[: index - self._start])
 
     # -- rendering ----------------------------------------------------------------
@@ -279,9 +357,19 @@ class MessageLines(Widget, can_focus=True):
         return max(10, self.app.size.height)
 
     def _fill_initial(self) -> None:
-        self._start = len(self.messages)
+        self._start = self._end = len(self.messages)
         self._blocks = []
         self._render_back(self._screen_lines())
+
+    def _render_forward(self, lines_wanted: int) -> None:
+        added = 0
+        while self.has_newer and added < lines_wanted:
+            block = self._render_message(self.messages[self._end])
+            self._blocks.append(block)
+            self._end += 1
+            added += len(block)
+        if not self.has_newer:
+            self._render_live()
 
     def _render_back(self, lines_wanted: int) -> None:
         added = 0
@@ -327,16 +415,16 @@ class MessageLines(Widget, can_focus=True):
         if width == self._width or width <= 0:
             return
         had_blocks = bool(self._blocks)
-        start_index = self._start
+        start_index, end_index = self._start, self._end
         self._width = width
         self._cache.clear()
         self._live_done = []
         self._render_live()
         if had_blocks:
             # Same messages as before, re-rendered at the new width.
-            self._start = len(self.messages)
+            self._start = self._end = start_index
             self._blocks = []
-            self._render_from(start_index)
+            self._render_to(end_index)
         else:
             self._fill_initial()
 
@@ -363,6 +451,8 @@ class MessageLines(Widget, can_focus=True):
                 return strip.crop_extend(0, self.size.width, None)
             y -= len(block)
             index += 1
+        if self.has_newer:
+            return Strip.blank(self.size.width)
         for block in [*(b for _, b in self._live_done), self._live_tail]:
             if y < len(block):
                 return block[y].crop_extend(0, self.size.width, None)

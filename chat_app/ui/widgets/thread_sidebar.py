@@ -60,25 +60,25 @@ class ThreadList(SteadyScrollSizes, ScrollView, can_focus=True):
         Binding("end", "last", "Last", show=False),
         Binding("pageup", "page_up", "Page up", show=False),
         Binding("pagedown", "page_down", "Page down", show=False),
-        Binding("enter", "select", "Open", show=False),
+        Binding("enter", "select", "Open"),
     ]
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {
         "thread-list--highlight",
         "thread-list--current",
+        "thread-list--marker",
         "thread-list--interrupted",
         "thread-list--age",
     }
 
+    # The cursor, the open thread and the marker are styled in app.tcss with
+    # theme variables (visible in every theme, light and dark).
     DEFAULT_CSS = """
     ThreadList {
         background: $surface;
         color: $foreground;
         overflow-x: hidden;
         overflow-y: auto;
-        & > .thread-list--current {
-            text-style: bold;
-        }
         & > .thread-list--interrupted {
             color: $warning;
             text-style: bold;
@@ -86,18 +86,8 @@ class ThreadList(SteadyScrollSizes, ScrollView, can_focus=True):
         & > .thread-list--age {
             color: $foreground-muted;
         }
-        & > .thread-list--highlight {
-            color: $block-cursor-blurred-foreground;
-            background: $block-cursor-blurred-background;
-            text-style: $block-cursor-blurred-text-style;
-        }
         &:focus {
             background-tint: $foreground 5%;
-            & > .thread-list--highlight {
-                color: $block-cursor-foreground;
-                background: $block-cursor-background;
-                text-style: $block-cursor-text-style;
-            }
         }
     }
     """
@@ -221,12 +211,17 @@ class ThreadList(SteadyScrollSizes, ScrollView, can_focus=True):
         def part(name: str) -> Style:
             return self._style(name, partial=True)
 
+        # The open thread is marked in its first cell, so it stays told apart
+        # from the cursor when both are on the same row.
+        marker = "▌" if current else " "
         mark = "⚠ " if t.interrupted else ""
-        room = max(1, width - len(when) - len(mark) - 1)
+        room = max(1, width - len(when) - len(mark) - len(marker) - 1)
         # Untrusted: one_line neutralises control characters; Text is never markup.
         title = title_text(t.title, 200)
         title.truncate(room, overflow="ellipsis")
-        row = Text(mark, style=part("thread-list--interrupted"))
+        row = Text()
+        row.append(marker, style=part("thread-list--marker"))
+        row.append(mark, style=part("thread-list--interrupted"))
         row.append_text(title)
         row.pad_right(max(0, room - title.cell_len))
         row.append(" " + when, style=part("thread-list--age"))
@@ -284,8 +279,8 @@ class ThreadSidebar(Vertical):
     """Posts messages; the app owns the threads and sets ``threads``."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("f2", "rename", "Rename", show=False),
-        Binding("delete", "delete", "Delete", show=False),
+        Binding("f2", "rename", "Rename"),
+        Binding("delete", "delete", "Delete"),
     ]
 
     # The list repaints itself (only its rows): repainting the sidebar would
