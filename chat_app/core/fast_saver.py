@@ -5,8 +5,9 @@ ancestor (two queries and a full deserialization each), so rebuilding the
 message list costs time in proportion to the distance to the last snapshot.
 Here one recursive query walks the parent chain and stops at the nearest
 snapshot (LangGraph drops a channel from ``counters_since_delta_snapshot``
-in the metadata when it snapshots it), one query fetches the writes, and
-only the candidate snapshot blobs are deserialized. Same contract as the
+in the metadata when it snapshots it; a checkpoint without counters is read
+and trusted only if it really holds the channel), one query fetches the
+writes, and only the candidate snapshot blobs are deserialized. Same contract as the
 default: writes from the parent down to the seed checkpoint, oldest first.
 
 Deserialized snapshots are kept in a small cache: every turn of a thread
@@ -52,23 +53,24 @@ import json
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
     ChannelVersions,
     Checkpoint,
     CheckpointMetadata,
-    DeltaChannelHistory,
     PendingWrite,
     get_checkpoint_metadata,
-    writes_sort_key,
 )
-from langgraph.checkpoint.serde.types import _DeltaSnapshot
 from langgraph.checkpoint.sqlite import SqliteSaver
 
 from chat_app.core.checkpoint_schema import CHECKPOINTS_SCHEMA
-from chat_app.core.head_reader import chain_sql, counters
+from chat_app.core.head_reader import CHAIN_SQL, counters
+from graphs.langgraph_compat import delta_snapshot, snapshot_value, writes_sort_key
+
+if TYPE_CHECKING:
+    from graphs.langgraph_compat import DeltaChannelHistory
 
 
 def compact_metadata(metadata: Mapping[str, Any]) -> bytes:
@@ -82,8 +84,9 @@ def compact_metadata(metadata: Mapping[str, Any]) -> bytes:
 
 def _fresh(value: Any) -> Any:
     """A shallow copy of a cached seed, so a channel can never change the cache."""
-    if isinstance(value, _DeltaSnapshot) and isinstance(value.value, list):
-        return _DeltaSnapshot(list(value.value))
+    wrapped, inner = snapshot_value(value)
+    if wrapped and isinstance(inner, list):
+        return delta_snapshot(list(inner))
     return list(value) if isinstance(value, list) else value
 
 
@@ -208,10 +211,7 @@ class FastSqliteSaver(SqliteSaver):
                 return {ch: {"seed": _fresh(folded[ch]), "writes": []} for ch in channels}
             # Read lazily: the walk usually stops at a cached checkpoint a few
             # steps up, long before the snapshot the query would walk to.
-            chain = self.conn.execute(
-                chain_sql(len(channels)),
-                (thread_id, ns, checkpoint_id, thread_id, ns, *channels),
-            )
+            chain = self.conn.execute(CHAIN_SQL, (thread_id, ns, checkpoint_id, thread_id, ns))
             ancestors: list[str] = []
             try:
                 for i, (cid, meta_blob, depth) in enumerate(chain):
@@ -287,12 +287,12 @@ class FastSqliteSaver(SqliteSaver):
             if reducer is None or not all(isinstance(v, list) for v in values):
                 continue
             seed = entry.get("seed")
-            base = seed.value if isinstance(seed, _DeltaSnapshot) else seed
+            base = snapshot_value(seed)[1]
             if base is None:
                 base = []
             elif not isinstance(base, list):
                 continue
-            folded[ch] = _DeltaSnapshot(reducer(base, values) if values else list(base))
+            folded[ch] = delta_snapshot(reducer(base, values) if values else list(base))
         if not folded:
             return result
         self._keep_values((thread_id, ns, checkpoint_id), folded)
