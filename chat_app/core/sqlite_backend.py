@@ -56,12 +56,16 @@ def secure_dir(path: Path) -> None:
 
 
 def secure_file(path: Path) -> None:
-    """Create ``path`` 0600 before SQLite opens it (its -wal/-shm copy the mode)."""
-    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    """Create ``path`` 0600 before SQLite opens it (its -wal/-shm copy the mode).
+
+    A file that already exists keeps its mode: it may be shared on purpose
+    (``chat-app doctor`` reports one others can read).
+    """
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
+    except FileExistsError:
+        return
     os.close(fd)
-    mode = stat.S_IMODE(path.stat().st_mode)
-    if mode & 0o077:
-        path.chmod(0o600)
 
 
 def connect(

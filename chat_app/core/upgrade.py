@@ -1,0 +1,126 @@
+"""``chat-app upgrade-storage``: rewrite old compressed blobs in LangGraph's format.
+
+Older versions of the app stored checkpoints and writes zlib-compressed
+under type tags of their own (``zd1:msgpack``, ``z:msgpack``) that stock
+LangGraph cannot read. The blob inside is exactly what LangGraph's serializer
+wrote, so upgrading a blob is inflating it and dropping the prefix: nothing
+is deserialized, and the stored value stays byte for byte what it was.
+
+One transaction per thread: an interrupted run leaves every thread either
+upgraded or as it was, and running it again finishes the rest.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from chat_app.core.compression import COMPRESS_PREFIX, ZDICT_PREFIX, decompress
+
+# (table, key columns, type column, blob column) per backend.
+SQLITE_TABLES = (
+    ("checkpoints", ("checkpoint_ns", "checkpoint_id"), "type", "checkpoint"),
+    ("writes", ("checkpoint_ns", "checkpoint_id", "task_id", "idx"), "type", "value"),
+)
+PG_TABLES = (
+    ("checkpoint_blobs", ("checkpoint_ns", "channel", "version"), "type", "blob"),
+    ("checkpoint_writes", ("checkpoint_ns", "checkpoint_id", "task_id", "idx"), "type", "blob"),
+)
+_OLD = f"(type LIKE '{ZDICT_PREFIX}%' OR type LIKE '{COMPRESS_PREFIX}%')"
+
+
+@dataclass
+class UpgradeReport:
+    threads: int = 0
+    blobs: int = 0
+
+
+def _stock(rows: list[Any], tid: str) -> list[tuple[Any, ...]]:
+    """UPDATE parameters (type, blob, thread id, key...) of rows read as (type, blob, key...)."""
+    out = []
+    for typ, blob, *key in rows:
+        new_typ, raw = decompress(typ, bytes(blob))
+        out.append((new_typ, raw, tid, *key))
+    return out
+
+
+def upgrade_sqlite(
+    conn: sqlite3.Connection, on_thread: Callable[[str, int], None]
+) -> UpgradeReport:
+    """Upgrade every thread of an autocommit SQLite connection, one transaction each."""
+    report = UpgradeReport()
+    threads = [
+        r[0]
+        for r in conn.execute(
+            f"SELECT DISTINCT thread_id FROM checkpoints WHERE {_OLD}"
+            f" UNION SELECT DISTINCT thread_id FROM writes WHERE {_OLD}"
+        )
+    ]
+    for tid in threads:
+        n = 0
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for table, keys, typ_col, blob_col in SQLITE_TABLES:
+                cols = ", ".join(keys)
+                rows = conn.execute(
+                    f"SELECT {typ_col}, {blob_col}, {cols} FROM {table}"
+                    f" WHERE thread_id = ? AND {_OLD}",
+                    (tid,),
+                ).fetchall()
+                where = " AND ".join(f"{k} = ?" for k in keys)
+                sql = (
+                    f"UPDATE {table} SET {typ_col} = ?, {blob_col} = ?"
+                    f" WHERE thread_id = ? AND {where}"
+                )
+                conn.executemany(sql, _stock(rows, tid))
+                n += len(rows)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        report.threads += 1
+        report.blobs += n
+        on_thread(tid, n)
+    return report
+
+
+def upgrade_postgres(pool: Any, on_thread: Callable[[str, int], None]) -> UpgradeReport:
+    """The same for PostgresSaver's blob tables (its checkpoints column is JSONB)."""
+    from psycopg.rows import tuple_row
+
+    report = UpgradeReport()
+    with pool.connection() as conn:
+        threads = [
+            r["thread_id"] if isinstance(r, dict) else r[0]
+            for r in conn.execute(
+                f"SELECT DISTINCT thread_id FROM checkpoint_blobs WHERE {_OLD}"
+                f" UNION SELECT DISTINCT thread_id FROM checkpoint_writes WHERE {_OLD}"
+            ).fetchall()
+        ]
+    for tid in threads:
+        n = 0
+        with (
+            pool.connection() as conn,
+            conn.transaction(),
+            conn.cursor(row_factory=tuple_row) as cur,
+        ):
+            for table, keys, typ_col, blob_col in PG_TABLES:
+                cols = ", ".join(keys)
+                rows = cur.execute(
+                    f"SELECT {typ_col}, {blob_col}, {cols} FROM {table}"
+                    f" WHERE thread_id = %s AND {_OLD}",
+                    (tid,),
+                ).fetchall()
+                where = " AND ".join(f"{k} = %s" for k in keys)
+                sql = (
+                    f"UPDATE {table} SET {typ_col} = %s, {blob_col} = %s"
+                    f" WHERE thread_id = %s AND {where}"
+                )
+                cur.executemany(sql, _stock(rows, tid))
+                n += len(rows)
+        report.threads += 1
+        report.blobs += n
+        on_thread(tid, n)
+    return report
