@@ -26,9 +26,9 @@ if TYPE_CHECKING:
 
 # Distribution -> (lowest, first unsupported). Keep in step with pyproject.toml.
 SUPPORTED: dict[str, tuple[str, str]] = {
-    "langgraph": ("1.2.9", "2"),
+    "langgraph": ("1.2.13", "2"),
     "langgraph-checkpoint": ("4.3.0", "5"),
-    "langgraph-checkpoint-sqlite": ("3.0.1", "4"),
+    "langgraph-checkpoint-sqlite": ("3.0.3", "4"),
 }
 
 # langgraph.checkpoint.serde.jsonplus's msgpack extension codes.

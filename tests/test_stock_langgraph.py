@@ -42,6 +42,11 @@ class State(TypedDict, total=False):
 
 def stock_graph(conn: sqlite3.Connection) -> Any:
     """What a LangGraph user writes to open the app's threads."""
+    return graph_on(SqliteSaver(conn, serde=JsonPlusSerializer()))
+
+
+def graph_on(saver: Any) -> Any:
+    """A graph with the app's message channel over a stock saver."""
 
     def reply(state: State) -> dict[str, Any]:
         last = state["messages"][-1]
@@ -50,11 +55,11 @@ def stock_graph(conn: sqlite3.Connection) -> Any:
     builder = StateGraph(State)
     builder.add_node("reply", reply)
     builder.add_edge(START, "reply")
-    saver = SqliteSaver(conn, serde=JsonPlusSerializer())
     return builder.compile(checkpointer=saver)
 
 
 def run(data: Path, *args: str, ok: tuple[int, ...] = (0,), **env: str) -> str:
+    """``chat-app ARGS`` on ``data`` (environment overrides in ``env``): its output."""
     full = {k: v for k, v in os.environ.items() if not k.startswith(("CHAT_APP_", "OPENAI_"))}
     full.update(
         CHAT_APP_DATA_DIR=str(data),
@@ -68,15 +73,15 @@ def run(data: Path, *args: str, ok: tuple[int, ...] = (0,), **env: str) -> str:
     return proc.stdout + "\n" + proc.stderr
 
 
-def send(data: Path, text: str, thread: str | None = None, *extra: str) -> str:
+def send(data: Path, text: str, thread: str | None = None, *extra: str, **env: str) -> str:
     where = ["--thread", thread] if thread else []
-    out = run(data, *extra, "send", *where, text, ok=(0, 1, 137, -9))
+    out = run(data, *extra, "send", *where, text, ok=(0, 1, 137, -9), **env)
     return thread or out.strip().splitlines()[-1]
 
 
-def app_view(data: Path, thread: str) -> dict[str, list[tuple[str, str, str]]]:
+def app_view(data: Path, thread: str, **env: str) -> dict[str, list[tuple[str, str, str]]]:
     """The app's messages at every checkpoint: (id, role, text)."""
-    raw = json.loads(run(data, "show", "--every-checkpoint", thread).split("\n\n")[0])
+    raw = json.loads(run(data, "show", "--every-checkpoint", thread, **env).split("\n\n")[0])
     return {cp: [(m["id"], m["role"], m["text"]) for m in msgs] for cp, msgs in raw.items()}
 
 
@@ -87,16 +92,19 @@ def stock_view(db: Path, thread: str) -> dict[str, list[tuple[str, str, str]]]:
     """Stock LangGraph's messages at every checkpoint, as the chat shows them."""
     conn = sqlite3.connect(db, check_same_thread=False)
     try:
-        graph = stock_graph(conn)
-        out = {}
-        for snap in graph.get_state_history({"configurable": {"thread_id": thread}}):
-            msgs = snap.values.get("messages", [])
-            out[snap.config["configurable"]["checkpoint_id"]] = [
-                (m.id, ROLES[m.type], m.content) for m in msgs if m.type in ROLES
-            ]
-        return out
+        return view_of(stock_graph(conn), thread)
     finally:
         conn.close()
+
+
+def view_of(graph: Any, thread: str) -> dict[str, list[tuple[str, str, str]]]:
+    out = {}
+    for snap in graph.get_state_history({"configurable": {"thread_id": thread}}):
+        msgs = snap.values.get("messages", [])
+        out[snap.config["configurable"]["checkpoint_id"]] = [
+            (m.id, ROLES[m.type], m.content) for m in msgs if m.type in ROLES
+        ]
+    return out
 
 
 def test_stock_langgraph_reads_every_checkpoint_the_app_wrote(tmp_path: Path) -> None:
