@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 SUPPORTED: dict[str, tuple[str, str]] = {
     "langgraph": ("1.2.13", "2"),
     "langgraph-checkpoint": ("4.3.0", "5"),
-    "langgraph-checkpoint-sqlite": ("3.0.3", "4"),
+    "langgraph-checkpoint-sqlite": ("3.1.2", "4"),
 }
 
 # langgraph.checkpoint.serde.jsonplus's msgpack extension codes.

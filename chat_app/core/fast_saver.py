@@ -26,7 +26,7 @@ A new database gets ``checkpoints`` as a ``WITHOUT ROWID`` table: the same
 columns and primary key as SqliteSaver's, but each row is stored once, in
 the primary key's b-tree, instead of once in the table and again (thread id
 and checkpoint id) in the primary key's index. Its rows are small (a
-compressed checkpoint and its metadata; a message snapshot now and then,
+checkpoint and its metadata; a message snapshot now and then,
 which overflows either way). ``writes`` keeps its rowid: a write holds a
 whole message, and a WITHOUT ROWID table spills any row longer than about a
 quarter of a page (1 KiB of a 4 KiB page: a reply of a couple of thousand
@@ -43,7 +43,7 @@ take either form.
 Versions are plain zero-padded counters: LangGraph's random suffix keeps
 versions unique where a separate blob table is keyed by them, but SQLite
 stores channel values inside the checkpoint, and the suffix's random digits
-were most of each (compressed) checkpoint. They still sort after every
+were most of each checkpoint. They still sort after every
 version written in the old format.
 """
 
