@@ -23,7 +23,7 @@ def test_checkpoints_without_delta_counters_still_read_the_whole_thread(
     for text in ("first", "second", "third"):
         chat(svc, t, text)
     before = svc.load_messages(t)
-    middle = [c.id for c in svc.branch_timeline(t) if c.summary == "you: second"][0]
+    middle = next(c.id for c in svc.branch_timeline(t) if c.summary == "you: second")
     at_middle = svc.load_messages(t, middle)
     svc.close()
     conn = sqlite3.connect(data / "chat.db")

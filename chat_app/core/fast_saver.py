@@ -22,18 +22,10 @@ instead of everything since the last snapshot: the cost of a turn no longer
 depends on how far the snapshot is, which lets snapshots be rare (a smaller
 database) without slowing a long thread down.
 
-A new database gets ``checkpoints`` as a ``WITHOUT ROWID`` table: the same
-columns and primary key as SqliteSaver's, but each row is stored once, in
-the primary key's b-tree, instead of once in the table and again (thread id
-and checkpoint id) in the primary key's index. Its rows are small (a
-checkpoint and its metadata; a message snapshot now and then,
-which overflows either way). ``writes`` keeps its rowid: a write holds a
-whole message, and a WITHOUT ROWID table spills any row longer than about a
-quarter of a page (1 KiB of a 4 KiB page: a reply of a couple of thousand
-characters) to overflow pages, mostly empty, which costs more than the
-index saves. SqliteSaver's own ``CREATE TABLE IF NOT EXISTS`` then finds the
-tables; a database made by an older version keeps its tables as they are
-(every query is the same on both).
+Older databases have ``checkpoints`` as a ``WITHOUT ROWID`` table (same
+columns and key as SqliteSaver's), made while checkpoints were stored
+compressed and small; a new database gets SqliteSaver's own layout (see
+:mod:`chat_app.core.checkpoint_schema`). Every query is the same on both.
 
 Metadata is written as compact JSON, without an empty ``parents`` map
 (LangGraph reads it with ``{}`` as the default): it is in every row, and the
