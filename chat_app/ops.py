@@ -248,7 +248,13 @@ def cmd_upgrade_storage(service: ChatService) -> int:
     if backend.name == "postgres":
         report = upgrade.upgrade_postgres(backend.pool, done)
     else:
+        from chat_app.core.privacy import compact
+
         report = upgrade.upgrade_sqlite(backend.app_conn, done)
+        if report.relaid:
+            echo("rebuilt the checkpoints table in LangGraph's layout")
+        if report.relaid or report.blobs:
+            compact(backend.db_path, service.settings.storage.busy_timeout_s)
     echo(
         f"upgraded {report.threads} thread{'s' if report.threads != 1 else ''}"
         f" ({report.blobs} blobs); every checkpoint is now readable by stock LangGraph"

@@ -13,14 +13,21 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 
 from chat_app import cli
 from chat_app.core import compression
+from chat_app.core.checkpoint_schema import CHECKPOINTS_SCHEMA
 from chat_app.core.service import ChatService
 from graphs import langgraph_compat
 from tests.conftest import chat
 
 
 def compress_everything(db: Path) -> None:
-    """Store every blob as the previous version did (zlib with the preset dictionary)."""
+    """Store every blob as the previous version did (zlib with the preset
+    dictionary), in its WITHOUT ROWID checkpoints table."""
     conn = sqlite3.connect(db)
+    conn.executescript(
+        "ALTER TABLE checkpoints RENAME TO cp;"
+        + CHECKPOINTS_SCHEMA.replace(");", ") WITHOUT ROWID;")
+        + "INSERT INTO checkpoints SELECT * FROM cp; DROP TABLE cp;"
+    )
     keys = "thread_id, checkpoint_ns, checkpoint_id"
     with conn:
         for table, col, key in (
@@ -82,7 +89,12 @@ def test_upgrade_storage_rewrites_old_blobs_for_stock_readers(
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
     assert cli.main(["upgrade-storage"]) == 0
     out = capsys.readouterr().out
-    assert "upgraded 2 threads" in out
+    assert "upgraded 2 threads" in out and "rebuilt the checkpoints table" in out
+    conn = sqlite3.connect(db)
+    layout = conn.execute("SELECT sql FROM sqlite_schema WHERE name = 'checkpoints'").fetchone()
+    assert "WITHOUT ROWID" not in layout[0].upper()
+    assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+    conn.close()
     assert not any(compression.is_compressed(t) for t in types(db))
     for t in threads:
         assert len(stock_read(db, t)) == 8

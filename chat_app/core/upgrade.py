@@ -7,7 +7,11 @@ wrote, so upgrading a blob is inflating it and dropping the prefix: nothing
 is deserialized, and the stored value stays byte for byte what it was.
 
 One transaction per thread: an interrupted run leaves every thread either
-upgraded or as it was, and running it again finishes the rest.
+upgraded or as it was, and running it again finishes the rest. On SQLite the
+``checkpoints`` table of those versions (WITHOUT ROWID, fine for small
+compressed rows) is first rebuilt in SqliteSaver's own layout, in one
+transaction: an uncompressed checkpoint would overflow each row onto a page
+of its own.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from chat_app.core.checkpoint_schema import CHECKPOINTS_SCHEMA
 from chat_app.core.compression import COMPRESS_PREFIX, ZDICT_PREFIX, decompress
 
 # (table, key columns, type column, blob column) per backend.
@@ -35,6 +40,25 @@ _OLD = f"(type LIKE '{ZDICT_PREFIX}%' OR type LIKE '{COMPRESS_PREFIX}%')"
 class UpgradeReport:
     threads: int = 0
     blobs: int = 0
+    relaid: bool = False  # the checkpoints table was rebuilt in SqliteSaver's layout
+
+
+def relay_checkpoints(conn: sqlite3.Connection) -> bool:
+    """Rebuild a WITHOUT ROWID ``checkpoints`` table as SqliteSaver's (one transaction)."""
+    row = conn.execute("SELECT sql FROM sqlite_schema WHERE name = 'checkpoints'").fetchone()
+    if row is None or "WITHOUT ROWID" not in str(row[0]).upper():
+        return False
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute("ALTER TABLE checkpoints RENAME TO checkpoints_old_layout")
+        conn.execute(CHECKPOINTS_SCHEMA)
+        conn.execute("INSERT INTO checkpoints SELECT * FROM checkpoints_old_layout")
+        conn.execute("DROP TABLE checkpoints_old_layout")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return True
 
 
 def _stock(rows: list[Any], tid: str) -> list[tuple[Any, ...]]:
@@ -50,7 +74,7 @@ def upgrade_sqlite(
     conn: sqlite3.Connection, on_thread: Callable[[str, int], None]
 ) -> UpgradeReport:
     """Upgrade every thread of an autocommit SQLite connection, one transaction each."""
-    report = UpgradeReport()
+    report = UpgradeReport(relaid=relay_checkpoints(conn))
     threads = [
         r[0]
         for r in conn.execute(
