@@ -64,7 +64,9 @@ def secure_file(path: Path) -> None:
     try:
         fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
     except FileExistsError:
-        return
+        # Opened for writing all the same: a read-only file system or file is
+        # reported here, in the person's words, not later by SQLite.
+        fd = os.open(path, os.O_RDWR)
     os.close(fd)
 
 
