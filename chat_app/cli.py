@@ -6,6 +6,7 @@ Every error is one line on stderr and a non-zero exit; no tracebacks.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import shutil
@@ -76,6 +77,13 @@ def _parser() -> argparse.ArgumentParser:
 
     sh = sub.add_parser("show", help="print a thread's conversation")
     sh.add_argument("thread")
+    sh.add_argument("--at", metavar="CHECKPOINT", help="as it was at this checkpoint")
+    sh.add_argument(
+        "--every-checkpoint",
+        action="store_true",
+        help="with --json: {checkpoint id: messages} for every checkpoint of every branch",
+    )
+    sh.add_argument("--json", action="store_true")
 
     e = sub.add_parser("export", help="export a thread")
     e.add_argument("thread")
@@ -314,6 +322,13 @@ def _cmd(service: ChatService, args: argparse.Namespace) -> int:
         msgs = service.rewind(args.thread, args.checkpoint)
         echo(f"rewound: the thread now continues after {len(msgs)} messages")
         return 0
+    if cmd == "show" and args.every_checkpoint:
+        every = {
+            c.id: [dataclasses.asdict(m) for m in service.load_messages(args.thread, c.id)]
+            for c in service.history(args.thread).checkpoints
+        }
+        echo(json_for_terminal(every))
+        return 0
     if cmd == "summary":
         summary = service.history_summary(args.thread)
         if summary is None:
@@ -324,7 +339,11 @@ def _cmd(service: ChatService, args: argparse.Namespace) -> int:
             echo(summary.text)
         return 0
     if cmd == "show":
-        for m in service.load_messages(args.thread):
+        shown = service.load_messages(args.thread, args.at)
+        if args.json:
+            echo(json_for_terminal([dataclasses.asdict(m) for m in shown]))
+            return 0
+        for m in shown:
             who = "you" if m.role == "user" else "assistant"
             echo(f"{who}: {m.text}")
         return 0
@@ -457,6 +476,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from chat_app.core.migrate import run_migrate_command
 
         return run_migrate_command(settings, args.to)
+    from graphs.langgraph_compat import unsupported
+
+    if (problem := unsupported()) is not None:
+        say(problem)
+        return EX_FAIL
     from chat_app.core.service import ChatService, ServiceError, storage_errors
     from chat_app.core.sqlite_backend import StorageError
     from graphs.errors import ModelCallError

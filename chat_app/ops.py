@@ -230,6 +230,42 @@ def cmd_soak(service: ChatService, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reindex(service: ChatService) -> int:
+    from chat_app.core.reindex import reindex
+    from chat_app.safe_text import one_line
+
+    added = reindex(service)
+    for t in added:
+        echo(f"{t.id}  {t.message_count:>4} msgs  {one_line(t.title or '(untitled)', 60)}")
+    plural = "s" if len(added) != 1 else ""
+    echo(f"indexed {len(added)} thread{plural} found only in the checkpoints")
+    return 0
+
+
+def cmd_upgrade_storage(service: ChatService) -> int:
+    from chat_app.core import upgrade
+
+    def done(thread_id: str, blobs: int) -> None:
+        echo(f"thread {thread_id}: rewrote {blobs} blobs in LangGraph's format")
+
+    backend: Any = service.backend
+    if backend.name == "postgres":
+        report = upgrade.upgrade_postgres(backend.pool, done)
+    else:
+        from chat_app.core.privacy import compact
+
+        report = upgrade.upgrade_sqlite(backend.app_conn, done)
+        if report.relaid:
+            echo("rebuilt the checkpoints table in LangGraph's layout")
+        if report.relaid or report.blobs:
+            compact(backend.db_path, service.settings.storage.busy_timeout_s)
+    echo(
+        f"upgraded {report.threads} thread{'s' if report.threads != 1 else ''}"
+        f" ({report.blobs} blobs); every checkpoint is now readable by stock LangGraph"
+    )
+    return 0
+
+
 def add_parsers(sub: Any) -> None:
     """The recovery and upkeep subcommands (``sub`` is the CLI's subparsers)."""
     dc = sub.add_parser("discard", help="drop a reply interrupted by a crash (kept in history)")
@@ -238,6 +274,10 @@ def add_parsers(sub: Any) -> None:
     pr = sub.add_parser("prune", help="drop old abandoned branches, then VACUUM (SQLite)")
     pr.add_argument("--dry-run", action="store_true", help="only say what would go")
     pr.add_argument("--thread", metavar="ID", help="only this thread")
+    sub.add_parser("reindex", help="list threads another program wrote into the database")
+    sub.add_parser(
+        "upgrade-storage", help="rewrite checkpoints stored by older versions in LangGraph's format"
+    )
     dr = sub.add_parser("doctor", help="check the database, permissions, config and model")
     dr.add_argument("--full", action="store_true", help="integrity_check instead of quick_check")
     # Hidden: the crash harness's driver (no help, so not listed).
@@ -259,4 +299,8 @@ def dispatch(service: ChatService, args: argparse.Namespace) -> int | None:
         return cmd_prune(service, args)
     if cmd == "soak":
         return cmd_soak(service, args)
+    if cmd == "reindex":
+        return cmd_reindex(service)
+    if cmd == "upgrade-storage":
+        return cmd_upgrade_storage(service)
     return None

@@ -15,8 +15,9 @@ from functools import reduce
 from typing import Annotated, Any, TypedDict
 
 from langchain_core.messages import AnyMessage, BaseMessage, RemoveMessage
-from langgraph.channels.delta import DeltaChannel
 from langgraph.graph.message import add_messages
+
+from graphs.langgraph_compat import delta_channel
 
 STATE_VERSION = 2
 # Updates between full snapshots of the message list (a turn makes two: a
@@ -122,7 +123,7 @@ class ThreadSettings(TypedDict, total=False):
 class ChatState(TypedDict, total=False):
     messages: Annotated[
         list[AnyMessage],
-        DeltaChannel(add_message_batches, snapshot_frequency=SNAPSHOT_FREQUENCY),
+        delta_channel(add_message_batches, SNAPSHOT_FREQUENCY),
     ]
     state_version: int
     # Where older versions kept the rendered profile; now left empty (the

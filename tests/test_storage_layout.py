@@ -98,13 +98,13 @@ def test_a_new_database_gets_the_compact_layout(service: ChatService) -> None:
     conn = db(service)
     try:
         # Small rows, stored once: no second copy of their key in an index.
-        assert without_rowid(conn, "checkpoints")
         assert without_rowid(conn, "app_notes")
-        # Rows that hold whole messages keep a rowid (no overflow pages for a long reply).
+        # Rows of about a kilobyte or more keep a rowid (no overflow pages):
+        # checkpoints in LangGraph's format, whole messages.
+        assert not without_rowid(conn, "checkpoints")
         assert not without_rowid(conn, "writes")
         assert not without_rowid(conn, "app_messages")
         idx = autoindexes(conn)
-        assert "sqlite_autoindex_checkpoints_1" not in idx
         assert "sqlite_autoindex_app_notes_1" not in idx
         assert "sqlite_autoindex_writes_1" in idx
         assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
@@ -129,8 +129,8 @@ def test_the_tables_made_without_langgraph_are_the_checkpointers(tmp_path: Path)
     # And the checkpointer's own set-up leaves ours as it is.
     saver = SqliteSaver(ours)
     saver.setup()
-    assert without_rowid(ours, "checkpoints")
-    assert columns(ours, "writes") == columns(theirs, "writes")
+    for table in ("checkpoints", "writes"):
+        assert columns(ours, table) == columns(theirs, table), table
     ours.close()
     theirs.close()
 
@@ -179,11 +179,11 @@ def test_a_turn_is_four_checkpoints_and_five_writes(service: ChatService) -> Non
         assert sorted(channels) == sorted(
             ["messages", "branch:to:respond", "messages", "branch:to:remember", "learned"]
         )
-        # Every new checkpoint is compressed against the preset dictionary.
+        # Every new checkpoint is in LangGraph's own format (no custom type tag).
         types = {
             r[0] for r in conn.execute("SELECT type FROM checkpoints WHERE thread_id = ?", (t,))
         }
-        assert types == {ZDICT_PREFIX + "msgpack"}
+        assert types == {"msgpack"}
     finally:
         conn.close()
     # The timeline still has one user and one assistant entry per turn.
@@ -268,7 +268,7 @@ def test_the_profile_is_in_the_prompt_but_not_copied_into_checkpoints(
     try:
         blobs = conn.execute("SELECT type, checkpoint FROM checkpoints")
         for typ, blob in blobs:
-            assert b"What you know about the user" not in compression.inflate(blob, ZDICT_V1), typ
+            assert b"What you know about the user" not in compression.decompress(typ, blob)[1], typ
     finally:
         conn.close()
     for thread in (t, t2):
@@ -305,15 +305,19 @@ def test_serializer_round_trips_and_reads_the_older_forms() -> None:
         AIMessage(content="a reply " * 40, id="a1", response_metadata={"finish_reason": "stop"}),
     ]
     typ, blob = s.dumps_typed(msgs)
-    assert typ == ZDICT_PREFIX + "msgpack"
+    # Written exactly as LangGraph's own serializer writes it.
+    assert (typ, blob) == JsonPlusSerializer().dumps_typed(msgs)
     assert s.loads_typed((typ, blob)) == msgs
-    # Short values are stored as they are; so is anything that would not shrink.
     assert s.dumps_typed([]) == ("msgpack", b"\x90")
     assert s.dumps_typed(None) == ("null", b"")
     # What older versions wrote: plain zlib ("z:") and uncompressed.
     old_typ, old_blob = OldSerializer().dumps_typed(msgs)
     assert old_typ == "z:msgpack"
     assert s.loads_typed((old_typ, old_blob)) == msgs
+    # And the preset-dictionary form of the versions since.
+    zd_typ, zd_blob = compression.compress(typ, blob)
+    assert zd_typ == ZDICT_PREFIX + "msgpack"
+    assert s.loads_typed((zd_typ, zd_blob)) == msgs
     plain = JsonPlusSerializer().dumps_typed(msgs)
     assert s.loads_typed(plain) == msgs
 
@@ -322,7 +326,7 @@ def test_serializer_refuses_a_blob_that_expands_beyond_the_limit(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     s = strict_serde()
-    typ, blob = s.dumps_typed(["x" * 5000])
+    typ, blob = compression.compress(*s.dumps_typed(["x" * 5000]))
     monkeypatch.setattr(compression, "MAX_BLOB_BYTES", 1000)
     with pytest.raises(ValueError, match="size limit"):
         s.loads_typed((typ, blob))
@@ -429,7 +433,7 @@ def test_the_head_reader_reads_both_blob_forms(
     tmp_path: Path, service_factory: Callable[..., ChatService]
 ) -> None:
     """The start-up reader (plain SQL and msgpack, no LangGraph) reads the
-    older plain-zlib blobs and the dictionary-compressed ones alike."""
+    older plain-zlib blobs and the stock ones alike."""
     data = tmp_path / "data"
     said = [f"old message {i} " + "words " * 120 for i in range(3)]
     thread = write_previous_layout(data, said)
@@ -438,12 +442,12 @@ def test_the_head_reader_reads_both_blob_forms(
     try:
         old = read_head(conn, thread)
         assert old is not None and [m.text for m in old][::2] == said
-        chat(svc, thread, "now written with the dictionary")
+        chat(svc, thread, "now written in the stock format")
         new = read_head(conn, thread)
         assert new is not None
-        assert [m.text for m in new][::2] == [*said, "now written with the dictionary"]
+        assert [m.text for m in new][::2] == [*said, "now written in the stock format"]
         types = {r[0] for r in conn.execute("SELECT type FROM writes WHERE channel = 'messages'")}
-        assert {"z:msgpack", "zd1:msgpack"} <= types
+        assert {"z:msgpack", "msgpack"} <= types
     finally:
         conn.close()
     fresh = svc.create_thread().id

@@ -3,9 +3,12 @@
 A new database needs them before anything reads it (the thread list and the
 head reader query them), but the checkpointer that would create them imports
 LangGraph: about half a second of a first start. The columns and keys are
-SqliteSaver's (langgraph-checkpoint-sqlite 3.x); ``checkpoints`` is WITHOUT
-ROWID (see ``fast_saver``). SqliteSaver's own ``CREATE TABLE IF NOT EXISTS``
-later finds both tables; a test compares them with the ones it creates.
+SqliteSaver's (langgraph-checkpoint-sqlite 3.x), and so is the layout: a
+checkpoint stored in LangGraph's format (uncompressed, ~1 KiB) is too long for
+a WITHOUT ROWID row, which spills anything over about a quarter of a page to a
+mostly empty overflow page (databases made while checkpoints were compressed
+keep that layout). SqliteSaver's own ``CREATE TABLE IF NOT EXISTS`` later
+finds both tables; a test compares them with the ones it creates.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     checkpoint BLOB,
     metadata BLOB,
     PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id)
-) WITHOUT ROWID;
+);
 """
 
 WRITES_SCHEMA = """

@@ -1,5 +1,10 @@
-"""How checkpoint blobs are compressed: type-tag prefixes, the preset
-dictionary, inflating with a size limit.
+"""How older versions of the app compressed checkpoint blobs: type-tag
+prefixes, the preset dictionary, inflating with a size limit.
+
+Nothing is written this way any more: a custom type tag made every read by
+stock LangGraph fail (``Unknown serialization type``). Blobs already stored
+like this are still read, and ``chat-app upgrade-storage`` rewrites them in
+LangGraph's own format.
 
 Shared by the serializer (:mod:`chat_app.core.serde`) and the start-up head
 reader (:mod:`chat_app.core.head_reader`), which reads blobs without
@@ -192,13 +197,21 @@ def inflate(blob: bytes, zdict: bytes | None) -> bytes:
 
 
 def compress(typ: str, data: bytes) -> tuple[str, bytes]:
-    """``(typ, data)`` compressed against ZDICT_V1 when that makes it smaller."""
+    """``(typ, data)`` compressed against ZDICT_V1 when that makes it smaller.
+
+    Only for tests that build a database as older versions wrote it.
+    """
     if len(data) >= COMPRESS_MIN_BYTES:
         c = zlib.compressobj(6, zlib.DEFLATED, 15, 8, zlib.Z_DEFAULT_STRATEGY, ZDICT_V1)
         packed = c.compress(data) + c.flush()
         if len(packed) < len(data):
             return ZDICT_PREFIX + typ, packed
     return typ, data
+
+
+def is_compressed(typ: str) -> bool:
+    """True for a type tag of a blob compressed by an older version of the app."""
+    return typ.startswith((ZDICT_PREFIX, COMPRESS_PREFIX))
 
 
 def decompress(typ: str, blob: bytes) -> tuple[str, bytes]:

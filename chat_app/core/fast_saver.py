@@ -5,8 +5,9 @@ ancestor (two queries and a full deserialization each), so rebuilding the
 message list costs time in proportion to the distance to the last snapshot.
 Here one recursive query walks the parent chain and stops at the nearest
 snapshot (LangGraph drops a channel from ``counters_since_delta_snapshot``
-in the metadata when it snapshots it), one query fetches the writes, and
-only the candidate snapshot blobs are deserialized. Same contract as the
+in the metadata when it snapshots it; a checkpoint without counters is read
+and trusted only if it really holds the channel), one query fetches the
+writes, and only the candidate snapshot blobs are deserialized. Same contract as the
 default: writes from the parent down to the seed checkpoint, oldest first.
 
 Deserialized snapshots are kept in a small cache: every turn of a thread
@@ -21,18 +22,10 @@ instead of everything since the last snapshot: the cost of a turn no longer
 depends on how far the snapshot is, which lets snapshots be rare (a smaller
 database) without slowing a long thread down.
 
-A new database gets ``checkpoints`` as a ``WITHOUT ROWID`` table: the same
-columns and primary key as SqliteSaver's, but each row is stored once, in
-the primary key's b-tree, instead of once in the table and again (thread id
-and checkpoint id) in the primary key's index. Its rows are small (a
-compressed checkpoint and its metadata; a message snapshot now and then,
-which overflows either way). ``writes`` keeps its rowid: a write holds a
-whole message, and a WITHOUT ROWID table spills any row longer than about a
-quarter of a page (1 KiB of a 4 KiB page: a reply of a couple of thousand
-characters) to overflow pages, mostly empty, which costs more than the
-index saves. SqliteSaver's own ``CREATE TABLE IF NOT EXISTS`` then finds the
-tables; a database made by an older version keeps its tables as they are
-(every query is the same on both).
+Older databases have ``checkpoints`` as a ``WITHOUT ROWID`` table (same
+columns and key as SqliteSaver's), made while checkpoints were stored
+compressed and small; a new database gets SqliteSaver's own layout (see
+:mod:`chat_app.core.checkpoint_schema`). Every query is the same on both.
 
 Metadata is written as compact JSON, without an empty ``parents`` map
 (LangGraph reads it with ``{}`` as the default): it is in every row, and the
@@ -42,7 +35,7 @@ take either form.
 Versions are plain zero-padded counters: LangGraph's random suffix keeps
 versions unique where a separate blob table is keyed by them, but SQLite
 stores channel values inside the checkpoint, and the suffix's random digits
-were most of each (compressed) checkpoint. They still sort after every
+were most of each checkpoint. They still sort after every
 version written in the old format.
 """
 
@@ -52,23 +45,24 @@ import json
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
     ChannelVersions,
     Checkpoint,
     CheckpointMetadata,
-    DeltaChannelHistory,
     PendingWrite,
     get_checkpoint_metadata,
-    writes_sort_key,
 )
-from langgraph.checkpoint.serde.types import _DeltaSnapshot
 from langgraph.checkpoint.sqlite import SqliteSaver
 
 from chat_app.core.checkpoint_schema import CHECKPOINTS_SCHEMA
-from chat_app.core.head_reader import chain_sql, counters
+from chat_app.core.head_reader import CHAIN_SQL, counters
+from graphs.langgraph_compat import delta_snapshot, snapshot_value, writes_sort_key
+
+if TYPE_CHECKING:
+    from graphs.langgraph_compat import DeltaChannelHistory
 
 
 def compact_metadata(metadata: Mapping[str, Any]) -> bytes:
@@ -82,8 +76,9 @@ def compact_metadata(metadata: Mapping[str, Any]) -> bytes:
 
 def _fresh(value: Any) -> Any:
     """A shallow copy of a cached seed, so a channel can never change the cache."""
-    if isinstance(value, _DeltaSnapshot) and isinstance(value.value, list):
-        return _DeltaSnapshot(list(value.value))
+    wrapped, inner = snapshot_value(value)
+    if wrapped and isinstance(inner, list):
+        return delta_snapshot(list(inner))
     return list(value) if isinstance(value, list) else value
 
 
@@ -208,10 +203,7 @@ class FastSqliteSaver(SqliteSaver):
                 return {ch: {"seed": _fresh(folded[ch]), "writes": []} for ch in channels}
             # Read lazily: the walk usually stops at a cached checkpoint a few
             # steps up, long before the snapshot the query would walk to.
-            chain = self.conn.execute(
-                chain_sql(len(channels)),
-                (thread_id, ns, checkpoint_id, thread_id, ns, *channels),
-            )
+            chain = self.conn.execute(CHAIN_SQL, (thread_id, ns, checkpoint_id, thread_id, ns))
             ancestors: list[str] = []
             try:
                 for i, (cid, meta_blob, depth) in enumerate(chain):
@@ -287,12 +279,12 @@ class FastSqliteSaver(SqliteSaver):
             if reducer is None or not all(isinstance(v, list) for v in values):
                 continue
             seed = entry.get("seed")
-            base = seed.value if isinstance(seed, _DeltaSnapshot) else seed
+            base = snapshot_value(seed)[1]
             if base is None:
                 base = []
             elif not isinstance(base, list):
                 continue
-            folded[ch] = _DeltaSnapshot(reducer(base, values) if values else list(base))
+            folded[ch] = delta_snapshot(reducer(base, values) if values else list(base))
         if not folded:
             return result
         self._keep_values((thread_id, ns, checkpoint_id), folded)

@@ -26,17 +26,14 @@ import ormsgpack
 
 from chat_app.core.compression import decompress
 from chat_app.core.events import ChatMessage
+from graphs.langgraph_compat import COUNTERS, EXT_DELTA_SNAPSHOT, EXT_PYDANTIC_V2
 
-# LangGraph's msgpack extension codes (langgraph.checkpoint.serde.jsonplus).
-EXT_PYDANTIC_V2 = 5
-EXT_DELTA_SNAPSHOT = 7
 # The state schema this reader knows (graphs.state.STATE_VERSION). Channels
 # added without a new version (history_summary, profile_pending,
 # profile_error) are for the model and the profile, not the chat: not read here.
 KNOWN_STATE_VERSION = 2
 
 CHANNEL = "messages"
-COUNTERS = "counters_since_delta_snapshot"
 _ROLES = {
     ("langchain_core.messages.human", "HumanMessage"): "user",
     ("langchain_core.messages.human", "HumanMessageChunk"): "user",
@@ -143,27 +140,20 @@ def counters(meta_blob: Any) -> dict[str, Any]:
     return found if isinstance(found, dict) else {}
 
 
-def chain_sql(n_channels: int) -> str:
-    """The head and its ancestors up to the nearest snapshot of the given channels.
-
-    Keep walking up from a row only while some channel is still counted in
-    it, i.e. it is not a snapshot of every channel asked for. Rows are
-    ``(id, metadata, depth)``, with no ORDER BY: they come out as the walk
-    makes them (nearest first; a chain has one row per step), so a reader can
-    stop early without the rest being made.
-    """
-    keep_going = " OR ".join(
-        f"json_extract(CAST(chain.meta AS TEXT), '$.{COUNTERS}.' || json_quote(?)) IS NOT NULL"
-        for _ in range(n_channels)
-    )
-    return f"""
+# A checkpoint and its ancestors, nearest first: rows ``(id, metadata,
+# depth)``, with no ORDER BY, so they come out as the walk makes them (one row
+# per step) and a reader stops when it has found its snapshot without the rest
+# being made. The walk does not stop in SQL at a checkpoint without delta
+# counters: that means a snapshot only on the LangGraph versions that write
+# counters, so the reader checks that the checkpoint holds the channel.
+CHAIN_SQL = """
 WITH RECURSIVE chain(id, parent, meta, depth) AS (
     SELECT checkpoint_id, parent_checkpoint_id, metadata, 0 FROM checkpoints
     WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id = ?
     UNION ALL
     SELECT c.checkpoint_id, c.parent_checkpoint_id, c.metadata, chain.depth + 1
     FROM checkpoints c JOIN chain ON c.checkpoint_id = chain.parent
-    WHERE c.thread_id = ? AND c.checkpoint_ns = ? AND (chain.depth = 0 OR {keep_going})
+    WHERE c.thread_id = ? AND c.checkpoint_ns = ?
 )
 SELECT id, meta, depth FROM chain
 """
@@ -209,20 +199,25 @@ def _read_head(conn: sqlite3.Connection, thread_id: str) -> list[ChatMessage]:
         return _shown(_messages(values[CHANNEL]))
     if CHANNEL not in (head.get("channel_versions") or {}):
         return []
-    chain = conn.execute(chain_sql(1), (thread_id, "", head_id, thread_id, "", CHANNEL)).fetchall()
-    chain.sort(key=lambda r: int(r[2]))
-    ancestors = [str(cid) for cid, _, _ in chain[1:]]
+    chain = conn.execute(CHAIN_SQL, (thread_id, "", head_id, thread_id, ""))
+    ancestors: list[str] = []
     seed: list[tuple[str, ChatMessage | None]] = []
-    depth = len(ancestors)
-    for i, (cid, meta_blob, _) in enumerate(chain[1:]):
-        if CHANNEL in counters(meta_blob):
-            continue
-        found = _checkpoint(conn, thread_id, str(cid))["channel_values"]
-        if CHANNEL in found:
-            seed = _messages(found[CHANNEL])
-            depth = i + 1
-            break
-    needed = ancestors[:depth]
+    try:
+        for i, (cid, meta_blob, depth) in enumerate(chain):
+            if depth != i:
+                raise Unreadable("checkpoint ancestors read out of order")
+            if i == 0:
+                continue
+            ancestors.append(str(cid))
+            if CHANNEL in counters(meta_blob):
+                continue
+            found = _checkpoint(conn, thread_id, str(cid))["channel_values"]
+            if CHANNEL in found:
+                seed = _messages(found[CHANNEL])
+                break
+    finally:
+        chain.close()
+    needed = ancestors
     rows = []
     if needed:
         rows = conn.execute(

@@ -261,6 +261,21 @@ class ThreadIndex:
                 (message_count, time.time(), thread_id),
             )
 
+    def set_times(self, thread_id: str, created_at: float, updated_at: float) -> None:
+        with self._tx() as c:
+            c.execute(
+                "UPDATE app_threads SET created_at = ?, updated_at = ? WHERE thread_id = ?",
+                (created_at, updated_at, thread_id),
+            )
+
+    def unindexed(self) -> list[tuple[str, str, str]]:
+        rows = self.conn.execute(
+            "SELECT thread_id, MIN(checkpoint_id), MAX(checkpoint_id) FROM checkpoints"
+            " WHERE checkpoint_ns = '' AND thread_id NOT IN (SELECT thread_id FROM app_threads)"
+            " GROUP BY thread_id ORDER BY thread_id"
+        )
+        return [(str(a), str(b), str(c)) for a, b, c in rows]
+
     def save_partial(self, thread_id: str, text: str) -> None:
         with self._tx() as c:
             c.execute(

@@ -405,6 +405,22 @@ class PgThreadIndex:
                 (message_count, time.time(), thread_id),
             )
 
+    def set_times(self, thread_id: str, created_at: float, updated_at: float) -> None:
+        with self._tx() as c:
+            c.execute(
+                "UPDATE app_threads SET created_at = %s, updated_at = %s WHERE thread_id = %s",
+                (created_at, updated_at, thread_id),
+            )
+
+    def unindexed(self) -> list[tuple[str, str, str]]:
+        rows = self._all(
+            "SELECT thread_id, MIN(checkpoint_id) AS first, MAX(checkpoint_id) AS last"
+            " FROM checkpoints WHERE checkpoint_ns = '' AND thread_id NOT IN"
+            " (SELECT thread_id FROM app_threads) GROUP BY thread_id ORDER BY thread_id",
+            (),
+        )
+        return [(str(r["thread_id"]), str(r["first"]), str(r["last"])) for r in rows]
+
     def save_partial(self, thread_id: str, text: str) -> None:
         with self._tx() as c:
             c.execute(
