@@ -32,11 +32,21 @@ class _Parser(argparse.ArgumentParser):
         super()._print_message(to_terminal(message), file)
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("chat-app")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="chat-app",
         description="A terminal chat app whose conversations survive anything.",
     )
+    p.add_argument("--version", action="version", version=f"chat-app {_version()}")
     p.add_argument("--config", metavar="PATH", help="read settings from this TOML file")
     p.add_argument("--data-dir", metavar="DIR", help="where the database lives")
     p.add_argument("--model", metavar="NAME", help="offline, or openai:<model>")
@@ -99,7 +109,7 @@ def _parser() -> argparse.ArgumentParser:
     psub = pr.add_subparsers(dest="profile_command", metavar="ACTION")
     pf = psub.add_parser("forget", help="forget one fact (or 'all')")
     pf.add_argument("key")
-    pe = psub.add_parser("set", help="correct a fact")
+    pe = psub.add_parser("set", help="correct a fact, or add one (e.g. like:tea yes)")
     pe.add_argument("key")
     pe.add_argument("value")
 
@@ -173,8 +183,13 @@ def _cmd(service: ChatService, args: argparse.Namespace) -> int:
     from chat_app.safe_text import echo, json_for_terminal, one_line
 
     cmd = args.command
+    if isinstance(getattr(args, "thread", None), str) and args.thread:
+        # Every command naming one thread takes a unique prefix of its id.
+        args.thread = service.resolve_thread_id(args.thread)
     if cmd == "send":
         text = sys.stdin.read() if args.message == "-" else args.message
+        # Refused before a new thread is made: no empty thread is left behind.
+        service.check_message(text)
         if args.thread:
             thread_id = service.get_thread(args.thread).id
         else:
@@ -257,7 +272,7 @@ def _cmd(service: ChatService, args: argparse.Namespace) -> int:
                 echo(f"forgot {args.key}")
             return 0
         if pc == "set":
-            service.edit_fact(args.key, args.value)
+            service.edit_fact(args.key, args.value, create=True)
             return 0
         facts = service.profile()
         if args.json:
@@ -348,7 +363,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from chat_app.core.migrate import run_migrate_command
 
         return run_migrate_command(settings, args.to)
-    from chat_app.core.service import ChatService, ServiceError
+    from chat_app.core.service import AmbiguousThreadId, ChatService, ServiceError
     from chat_app.core.sqlite_backend import StorageError
     from graphs.errors import ModelCallError
 
@@ -371,6 +386,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return run_app(settings, service)
         return _cmd(service, args)
+    except AmbiguousThreadId as exc:
+        say(str(exc))
+        return EX_USAGE
     except ServiceError as exc:
         say(str(exc))
         return EX_FAIL

@@ -102,7 +102,9 @@ def cmd_recover(service: ChatService) -> int:
 
 
 def cmd_discard(service: ChatService, thread_id: str) -> int:
-    service.discard(thread_id)
+    if not service.discard(thread_id):
+        echo("nothing to discard: the last reply in this thread finished")
+        return 0
     echo("discarded the interrupted reply; the thread continues from before it (kept in history)")
     return 0
 

@@ -135,6 +135,19 @@ class ThreadIndex:
         ).fetchone()
         return self._row(r) if r else None
 
+    def ids_with_prefix(self, user_id: str, prefix: str, limit: int) -> list[str]:
+        """The user's thread ids starting with ``prefix`` (hex digits and '-' only).
+
+        GLOB, unlike LIKE, is case-sensitive as the primary key's BINARY
+        collation is, so SQLite answers it from the key's index.
+        """
+        rows = self.conn.execute(
+            "SELECT thread_id FROM app_threads WHERE thread_id GLOB ? AND user_id = ?"
+            " ORDER BY thread_id LIMIT ?",
+            (prefix + "*", user_id, limit),
+        )
+        return [str(r[0]) for r in rows]
+
     def owner(self, thread_id: str) -> str | None:
         r = self.conn.execute(
             "SELECT user_id FROM app_threads WHERE thread_id = ?", (thread_id,)

@@ -69,6 +69,8 @@ APP_SCHEMA = [
     run_state TEXT NOT NULL DEFAULT 'idle'
 )""",
     "CREATE INDEX IF NOT EXISTS app_threads_by_user ON app_threads(user_id, updated_at DESC)",
+    "CREATE INDEX IF NOT EXISTS app_threads_by_id_prefix"
+    " ON app_threads(user_id, thread_id text_pattern_ops)",
     """CREATE TABLE IF NOT EXISTS app_messages (
     thread_id TEXT NOT NULL,
     message_id TEXT NOT NULL,
@@ -275,6 +277,19 @@ class PgThreadIndex:
             (thread_id, user_id),
         )
         return self._row(r) if r else None
+
+    def ids_with_prefix(self, user_id: str, prefix: str, limit: int) -> list[str]:
+        """The user's thread ids starting with ``prefix`` (hex digits and '-' only).
+
+        LIKE 'prefix%' is a range of the text_pattern_ops index whatever the
+        database's collation (app_threads_by_id_prefix).
+        """
+        rows = self._all(
+            "SELECT thread_id FROM app_threads WHERE user_id = %s AND thread_id LIKE %s"
+            " ORDER BY thread_id LIMIT %s",
+            (user_id, escape_like(prefix) + "%", limit),
+        )
+        return [str(r["thread_id"]) for r in rows]
 
     def owner(self, thread_id: str) -> str | None:
         r = self._one("SELECT user_id FROM app_threads WHERE thread_id = %s", (thread_id,))

@@ -91,12 +91,20 @@ def storage_errors() -> tuple[type[Exception], ...]:
     return (*found, pg.Error) if pg is not None else found
 
 
+MIN_ID_PREFIX = 4
+_ID_CHARS = "0123456789abcdef-"
+
+
 class ServiceError(Exception):
     """A request the service refuses; the message is one line for the person."""
 
 
 class ThreadNotFound(ServiceError):
     pass
+
+
+class AmbiguousThreadId(ServiceError):
+    """A short thread id that more than one of the user's threads start with."""
 
 
 class DamagedCheckpoint(ServiceError):
@@ -444,12 +452,45 @@ class ChatService:
     def create_thread(self, title: str = "") -> ThreadInfo:
         return self.index.create(self.user_id, one_line(clean_input(title), 120) if title else "")
 
+    def new_thread(self, reuse: str | None = None) -> ThreadInfo:
+        """A new thread, or ``reuse`` when it is still empty and untitled (no
+        pile of empty threads from asking for a new one twice)."""
+        if reuse is not None:
+            info = self.index.get(self.user_id, reuse)
+            if (
+                info is not None
+                and not info.title
+                and info.message_count == 0
+                and not info.interrupted
+                and not self.index.checkpoints(reuse, newest=1)
+            ):
+                return info
+        return self.create_thread()
+
     def get_thread(self, thread_id: str) -> ThreadInfo:
         info = self.index.get(self.user_id, thread_id)
         if info is None:
             # Another user's thread is reported exactly like a missing one.
             raise ThreadNotFound(f"no thread with id {one_line(thread_id, 60)!r}")
         return info
+
+    def resolve_thread_id(self, ref: str) -> str:
+        """The thread a full id or a unique prefix (4+ characters, as git takes) names.
+
+        Only the user's own threads count; an ambiguous prefix lists the candidates.
+        """
+        ref = ref.strip()
+        if self.index.get(self.user_id, ref) is not None:
+            return ref
+        prefix = ref.lower()
+        if len(prefix) >= MIN_ID_PREFIX and not set(prefix) - set(_ID_CHARS):
+            found = self.index.ids_with_prefix(self.user_id, prefix, limit=6)
+            if len(found) == 1:
+                return found[0]
+            if found:
+                listed = ", ".join(found[:5]) + (", …" if len(found) > 5 else "")
+                raise AmbiguousThreadId(f"thread id {prefix!r} is ambiguous: it starts {listed}")
+        raise ThreadNotFound(f"no thread with id {one_line(ref, 60)!r}")
 
     def rename_thread(self, thread_id: str, title: str) -> ThreadInfo:
         self.get_thread(thread_id)
@@ -552,6 +593,18 @@ class ChatService:
             raise ServiceError("this thread is busy in another window; try again in a moment")
         return lock
 
+    def check_message(self, text: str) -> str:
+        """The message as it would be sent; ServiceError if it cannot be (empty, too long)."""
+        text = clean_input(text)
+        if is_blank(text):
+            raise ServiceError("the message is empty")
+        if len(text) > MAX_MESSAGE_CHARS:
+            raise ServiceError(
+                f"the message is too long ({len(text):,} characters; the limit is "
+                f"{MAX_MESSAGE_CHARS:,})"
+            )
+        return text
+
     def send(
         self,
         thread_id: str,
@@ -568,14 +621,7 @@ class ChatService:
         if message_id is not None:
             with self._outbox_errors():
                 self.outbox.assign(message_id, thread_id)
-        text = clean_input(text)
-        if is_blank(text):
-            raise ServiceError("the message is empty")
-        if len(text) > MAX_MESSAGE_CHARS:
-            raise ServiceError(
-                f"the message is too long ({len(text):,} characters; the limit is "
-                f"{MAX_MESSAGE_CHARS:,})"
-            )
+        text = self.check_message(text)
         self.get_thread(thread_id)
         if from_checkpoint is not None:
             self._check_checkpoint(thread_id, from_checkpoint)
@@ -727,13 +773,18 @@ class ChatService:
             self.index.set_run_state(thread_id, "running")
             yield from self._run(thread_id, None, self._config(thread_id), user_message=None)
 
-    def discard(self, thread_id: str) -> None:
-        """Drop an interrupted turn: the branch returns to before it (kept in history)."""
+    def discard(self, thread_id: str) -> bool:
+        """Drop an interrupted turn: the branch returns to before it (kept in history).
+
+        False when there was no interrupted turn: nothing is changed then
+        (beyond clearing a stale "running" mark), so the thread keeps its place.
+        """
         self.get_thread(thread_id)
         with self._lock(thread_id, self.settings.storage.busy_timeout_s):
             if not self._pending(thread_id):
-                self._finish_bookkeeping(thread_id, [])
-                return
+                if self.index.is_running(thread_id):
+                    self._finish_bookkeeping(thread_id, [])
+                return False
             cps = self.index.checkpoints(thread_id)
             by_id = {c.id: c for c in cps}
             cur: CheckpointInfo | None = cps[-1]
@@ -743,6 +794,7 @@ class ChatService:
                 raise ServiceError("cannot find where the interrupted turn started")
             self._fork(thread_id, cur.id, "rewind", "discarded an interrupted reply")
             self._finish_bookkeeping(thread_id, [])
+            return True
 
     def cancel(self, thread_id: str) -> None:
         """Stop the reply being written in this process (keeps what was written)."""
@@ -1107,15 +1159,21 @@ class ChatService:
         with self._storage_errors():
             return profile_mod.read_profile(self.backend.store, self.user_id)
 
-    def edit_fact(self, key: str, value: str) -> ProfileFact:
+    def edit_fact(self, key: str, value: str, *, create: bool = False) -> ProfileFact:
+        """Correct a fact; ``create`` adds it when the profile has no such key."""
         from graphs import profile as profile_mod
 
         value = one_line(clean_input(value), 200)
         if not value:
             raise ServiceError("a profile fact cannot be empty; use forget to remove it")
+        key = one_line(clean_input(key), 80)
+        if not key:
+            raise ServiceError("a profile fact needs a name")
         try:
             with self._storage_errors():
-                fact = profile_mod.set_fact(self.backend.store, self.user_id, key, value)
+                fact = profile_mod.set_fact(
+                    self.backend.store, self.user_id, key, value, create=create
+                )
             self.changes.publish("profile")
             return fact
         except KeyError:
@@ -1128,6 +1186,14 @@ class ChatService:
             found = profile_mod.forget(self.backend.store, self.user_id, key)
         if not found:
             raise ServiceError(f"no profile fact named {one_line(key, 40)!r}")
+        self.changes.publish("profile")
+
+    def restore_fact(self, fact: ProfileFact) -> None:
+        """Put back a fact that was just forgotten, with its provenance (undo)."""
+        from graphs import profile as profile_mod
+
+        with self._storage_errors():
+            profile_mod.restore_fact(self.backend.store, self.user_id, fact)
         self.changes.publish("profile")
 
     def forget_all(self) -> int:

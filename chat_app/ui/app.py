@@ -51,11 +51,13 @@ from chat_app.ui.commands import ChatCommands
 from chat_app.ui.format import title_text
 from chat_app.ui.screens.confirm import ConfirmScreen
 from chat_app.ui.screens.text_prompt import TextPromptScreen
+from chat_app.ui.themes import unknown_theme_warning
 from chat_app.ui.widgets.chat_view import ChatView
 from chat_app.ui.widgets.failure_notice import FailureNotice
 from chat_app.ui.widgets.key_bar import KeyBar
 from chat_app.ui.widgets.message_box import MessageBox
 from chat_app.ui.widgets.message_lines import MessageLines, code_blocks, prepare_rendering
+from chat_app.ui.widgets.profile_panel import forgot_notice
 from chat_app.ui.widgets.recovery_banner import RecoveryBanner
 from chat_app.ui.widgets.status_line import StatusLine
 from chat_app.ui.widgets.thread_sidebar import ThreadSidebar
@@ -236,6 +238,9 @@ class ChatApp(App[int]):
     def on_mount(self) -> None:
         if self.settings.ui.theme in self.available_themes:
             self.theme = self.settings.ui.theme
+        else:
+            warning = unknown_theme_warning(self.settings.ui.theme, self.available_themes)
+            self.notify(warning, severity="warning", markup=False, timeout=10)
         # Through the cache: a timer firing while the app shuts down finds it.
         status = self.status
         status.model_name = self.service.model_name
@@ -1033,8 +1038,9 @@ class ChatApp(App[int]):
         # while the new one is created is lost or sent to the old one.
         if self._creating is not None:
             return
-        if self.current_id is not None:
-            self._keep_draft(self.current_id, self.chat_input.value)
+        reuse, typed = self.current_id, self.chat_input.value
+        if reuse is not None:
+            self._keep_draft(reuse, typed)
         self.chat_input.value = ""
 
         def created(info: ThreadInfo) -> None:
@@ -1044,13 +1050,17 @@ class ChatApp(App[int]):
                 # As for a first message: no load of the (empty) thread, whose
                 # result would replace the message shown while it is sent.
                 self._created_then_send(held, info)
+            elif info.id == reuse:
+                # The open thread was empty and untitled already: it is the new one.
+                if not self.chat_input.value:
+                    self.chat_input.value = typed
             else:
                 self.open_thread(info.id, typed=self.chat_input.value)
                 self.chat.show_messages([])
                 self.poll_threads()
             self.chat_input.focus()
 
-        self._creating = self.call_service(self.service.create_thread, created)
+        self._creating = self.call_service(lambda: self.service.new_thread(reuse), created)
 
     def action_rename_thread(self) -> None:
         if self.current_id is not None:
@@ -1269,8 +1279,18 @@ class ChatApp(App[int]):
         )
 
     def on_profile_panel_fact_forgotten(self, event: Any) -> None:
-        key = event.key
-        self.call_service(lambda: self.service.forget(key), lambda _: self.refresh_profile())
+        key, fact = event.key, event.fact
+
+        def forgotten(_: object) -> None:
+            self.refresh_profile()
+            if fact is not None:
+                self.notify(forgot_notice(fact), markup=False)
+
+        self.call_service(lambda: self.service.forget(key), forgotten)
+
+    def on_profile_panel_fact_restored(self, event: Any) -> None:
+        fact = event.fact
+        self.call_service(lambda: self.service.restore_fact(fact), lambda _: self.refresh_profile())
 
     def on_profile_panel_forget_all_requested(self, event: Any) -> None:
         def answered(yes: bool | None) -> None:
