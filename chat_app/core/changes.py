@@ -294,6 +294,9 @@ class NotifyingIndex:
     def owner(self, thread_id: str) -> str | None:
         return self.inner.owner(thread_id)
 
+    def ids_with_prefix(self, user_id: str, prefix: str, limit: int) -> list[str]:
+        return self.inner.ids_with_prefix(user_id, prefix, limit)
+
     def list_threads(
         self, user_id: str, limit: int | None = None, query: str = ""
     ) -> list[ThreadInfo]:
