@@ -132,7 +132,7 @@ def cmd_prune(service: ChatService, args: argparse.Namespace) -> int:
             echo(f"thread {tid}: skipped (a reply is being written in another window)")
             continue
         with lock:
-            plan = mt.plan_thread(upkeep, tid, policy)
+            plan = mt.plan_thread(upkeep, tid, policy, shown_head=service.index.chosen_head(tid))
             if not plan.checkpoints:
                 continue
             if not args.dry_run:

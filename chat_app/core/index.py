@@ -55,6 +55,10 @@ CREATE TABLE IF NOT EXISTS app_partial_replies (
     text TEXT NOT NULL,
     updated_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS app_heads (
+    thread_id TEXT PRIMARY KEY,
+    checkpoint_id TEXT NOT NULL
+);
 """
 
 
@@ -327,7 +331,27 @@ class ThreadIndex:
         ).fetchone()
         return str(r[0]) if r and r[0] else None
 
+    def chosen_head(self, thread_id: str) -> str | None:
+        """The checkpoint the person chose to continue from (another branch's
+        end); None: the newest checkpoint is the head."""
+        r = self.conn.execute(
+            "SELECT checkpoint_id FROM app_heads WHERE thread_id = ?", (thread_id,)
+        ).fetchone()
+        return str(r[0]) if r else None
+
+    def choose_head(self, thread_id: str, checkpoint_id: str | None) -> None:
+        """Show ``checkpoint_id``'s branch; None: the newest again (after a write)."""
+        with self._tx() as c:
+            if checkpoint_id is None:
+                c.execute("DELETE FROM app_heads WHERE thread_id = ?", (thread_id,))
+            else:
+                c.execute(
+                    "INSERT OR REPLACE INTO app_heads (thread_id, checkpoint_id) VALUES (?, ?)",
+                    (thread_id, checkpoint_id),
+                )
+
     def delete(self, thread_id: str) -> None:
         with self._tx() as c:
+            c.execute("DELETE FROM app_heads WHERE thread_id = ?", (thread_id,))
             for table in ("app_threads", "app_messages", "app_notes", "app_partial_replies"):
                 c.execute(f"DELETE FROM {table} WHERE thread_id = ?", (thread_id,))

@@ -91,6 +91,10 @@ APP_SCHEMA = [
     text TEXT NOT NULL,
     updated_at DOUBLE PRECISION NOT NULL
 )""",
+    """CREATE TABLE IF NOT EXISTS app_heads (
+    thread_id TEXT PRIMARY KEY,
+    checkpoint_id TEXT NOT NULL
+)""",
 ]
 
 
@@ -473,8 +477,27 @@ class PgThreadIndex:
         )
         return str(r["m"]) if r and r["m"] else None
 
+    def chosen_head(self, thread_id: str) -> str | None:
+        """The checkpoint the person chose to continue from (another branch's
+        end); None: the newest checkpoint is the head."""
+        r = self._one("SELECT checkpoint_id FROM app_heads WHERE thread_id = %s", (thread_id,))
+        return str(r["checkpoint_id"]) if r else None
+
+    def choose_head(self, thread_id: str, checkpoint_id: str | None) -> None:
+        """Show ``checkpoint_id``'s branch; None: the newest again (after a write)."""
+        with self._tx() as c:
+            if checkpoint_id is None:
+                c.execute("DELETE FROM app_heads WHERE thread_id = %s", (thread_id,))
+            else:
+                c.execute(
+                    "INSERT INTO app_heads (thread_id, checkpoint_id) VALUES (%s, %s)"
+                    " ON CONFLICT (thread_id) DO UPDATE SET checkpoint_id = EXCLUDED.checkpoint_id",
+                    (thread_id, checkpoint_id),
+                )
+
     def delete(self, thread_id: str) -> None:
         with self._tx() as c:
+            c.execute("DELETE FROM app_heads WHERE thread_id = %s", (thread_id,))
             for table in ("app_threads", "app_messages", "app_notes", "app_partial_replies"):
                 c.execute(f"DELETE FROM {table} WHERE thread_id = %s", (thread_id,))
 

@@ -421,7 +421,17 @@ class ChatService:
 
     def _head_messages(self, thread_id: str) -> list[ChatMessage]:
         """Messages at the head, from the short-term cache when it has this head."""
-        head = None if self.index.is_running(thread_id) else self.index.newest_checkpoint(thread_id)
+        running = self.index.is_running(thread_id)
+        chosen = None if running else self.index.chosen_head(thread_id)
+        if chosen is not None:
+            # The person switched to another branch: its end is the head.
+            cached = self._message_cache.get(thread_id, chosen)
+            if cached is None:
+                values = self._state_values(thread_id, chosen)
+                cached = _chat_messages(values.get("messages", []))
+                self._message_cache.put(thread_id, chosen, cached)
+            return cached
+        head = None if running else self.index.newest_checkpoint(thread_id)
         if head is not None:
             cached = self._message_cache.get(thread_id, head)
             if cached is not None:
@@ -560,8 +570,12 @@ class ChatService:
             cps = self.index.checkpoints(thread_id, newest=newest + 1)
             complete = len(cps) <= newest
             cps = cps[-newest:] if newest > 0 else []
-        head = cps[-1].id if cps else None
+        chosen = self.index.chosen_head(thread_id)
+        if chosen is not None and not complete and all(c.id != chosen for c in cps):
+            # The branch shown ends before the newest checkpoints read: read all.
+            cps, complete = self.index.checkpoints(thread_id), True
         by_id = {c.id: c for c in cps}
+        head = chosen if chosen in by_id else cps[-1].id if cps else None
         branch: set[str] = set()
         cur = head
         while cur is not None and cur not in branch:
@@ -635,6 +649,12 @@ class ChatService:
                 raise ServiceError(
                     "the last reply in this thread did not finish: resume or discard it first"
                 )
+            if from_checkpoint is None:
+                # After a switch to another branch the message continues it:
+                # the new checkpoints are the newest, so the choice is done.
+                from_checkpoint = self.index.chosen_head(thread_id)
+                if from_checkpoint is not None:
+                    self.index.choose_head(thread_id, None)
             from langchain_core.messages import HumanMessage
 
             msg = HumanMessage(content=text, id=message_id or str(uuid.uuid4()))
@@ -770,6 +790,7 @@ class ChatService:
             if not self._pending(thread_id):
                 self._finish_bookkeeping(thread_id, [])
                 raise ServiceError("nothing to resume: the last reply finished")
+            self.index.choose_head(thread_id, None)  # the reply ends the newest branch
             self.index.set_run_state(thread_id, "running")
             yield from self._run(thread_id, None, self._config(thread_id), user_message=None)
 
@@ -1093,6 +1114,7 @@ class ChatService:
     # -- rewind -----------------------------------------------------------------
 
     def _fork(self, thread_id: str, checkpoint_id: str, kind: str, summary: str) -> str:
+        self.index.choose_head(thread_id, None)  # the new checkpoint is the newest
         new_cfg = self.graph.update_state(
             self._config(thread_id, checkpoint_id), {"learned": []}, as_node="remember"
         )
@@ -1126,30 +1148,47 @@ class ChatService:
             return msgs
 
     def back_to_latest(self, thread_id: str) -> list[ChatMessage]:
-        """Undo a rewind that nothing was sent after: return to the newest other branch.
+        """Show the latest conversation again (after a rewind or a switch to
+        another branch); nothing is written to the checkpoints.
 
-        After a rewind the head is the rewind checkpoint itself; the branch
-        the person came from is the newest leaf besides it. In any other case
-        the head already is the latest conversation and nothing changes.
+        The latest conversation is the branch extended most recently: a rewind
+        checkpoint counts as the older one it forked from, so the branch the
+        person came from wins over an empty rewind.
         """
         hist = self.history(thread_id)
         by_id = {c.id: c for c in hist.checkpoints}
-        head = by_id.get(hist.head_id or "")
-        if head is None or head.kind != "rewind":
-            return self.load_messages(thread_id)
 
         def content(cp: CheckpointInfo) -> str:
-            # A rewind checkpoint shows the conversation of the one it forked from.
             while cp.kind == "rewind" and cp.parent_id in by_id:
                 cp = by_id[cp.parent_id]
             return cp.id
 
         parents = {c.parent_id for c in hist.checkpoints if c.parent_id}
-        # The latest conversation is the one extended most recently.
-        latest = max(content(c) for c in hist.checkpoints if c.id not in parents)
-        if latest == content(head):
+        leaves = [c for c in hist.checkpoints if c.id not in parents]
+        if not leaves:
             return self.load_messages(thread_id)
-        return self.rewind(thread_id, latest)
+        # Newest content first; of equal content the leaf itself (not a rewind).
+        latest = max(leaves, key=lambda c: (content(c), c.kind != "rewind", c.id))
+        return self.show_branch(thread_id, latest.id)
+
+    def show_branch(self, thread_id: str, checkpoint_id: str) -> list[ChatMessage]:
+        """Make the branch ending at ``checkpoint_id`` the one the thread shows and
+        the next message continues. Only the choice is kept (the app's own
+        table); no checkpoint is written, so switching back and forth is free."""
+        self.get_thread(thread_id)
+        self._check_checkpoint(thread_id, checkpoint_id)
+        with self._lock(thread_id, self.settings.storage.busy_timeout_s):
+            if self.index.is_running(thread_id):
+                raise ServiceError(
+                    "a reply in this thread is being written or did not finish: "
+                    "wait for it, or resume or discard it first"
+                )
+            newest = self.index.newest_checkpoint(thread_id)
+            chosen = None if checkpoint_id == newest else checkpoint_id
+            if chosen != self.index.chosen_head(thread_id):
+                self.index.choose_head(thread_id, chosen)
+        # The thread's place in the list stays: looking at a branch changes nothing.
+        return self.load_messages(thread_id)
 
     # -- profile ------------------------------------------------------------------
 

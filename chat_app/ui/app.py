@@ -1270,6 +1270,13 @@ class ChatApp(App[int]):
     def on_history_pane_back_to_latest_requested(self, event: Any) -> None:
         self.back_to_latest()
 
+    def on_history_pane_branch_chosen(self, event: Any) -> None:
+        tid, checkpoint_id = self.current_id, event.checkpoint_id
+        if self._for_current(event) and tid is not None and self.reply_thread is None:
+            self.call_service(
+                lambda: self.service.show_branch(tid, checkpoint_id), partial(self._show_head, tid)
+            )
+
     # -- profile panel ------------------------------------------------------------------------
 
     def on_profile_panel_fact_edited(self, event: Any) -> None:

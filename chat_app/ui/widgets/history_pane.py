@@ -59,6 +59,9 @@ class TimelineRow:
     current: bool = False
     depth: int = 0
     is_more: bool = False  # the "earlier entries…" row
+    # What highlighting the row shows: for a "you" row the checkpoint after
+    # it, where the message is part of the conversation.
+    preview_id: str = ""
 
     @property
     def is_entry(self) -> bool:
@@ -131,6 +134,17 @@ class BranchTree:
             node = options[index]
             out.append(node)
         return out
+
+
+class RowText(Text):
+    """A row's text with its time, drawn at the right edge (never cut off)."""
+
+    when: str = ""
+
+
+def _indent(depth: int) -> str:
+    # Tree glyphs: an entry under a fork sits on its branch's line.
+    return "│ " * min(depth, _MAX_INDENT)
 
 
 def _shown(tree: BranchTree, path: list[str], i: int) -> bool:
@@ -208,8 +222,15 @@ class TimelineList(SteadyScrollSizes, OptionList):
         self, prompt: object, style: VisualStyle, padding: Spacing, width: int
     ) -> Strip:
         base = style.rich_style
+        when = prompt.when if isinstance(prompt, RowText) else ""
         text = prompt.copy() if isinstance(prompt, Text) else Text(str(prompt))
-        text.truncate(max(0, width - padding.width), overflow="ellipsis")
+        room = max(0, width - padding.width)
+        # The time keeps its place at the right while there is room for it.
+        if when and room >= len(when) + 12:
+            text.truncate(room - len(when) - 1, overflow="ellipsis", pad=True)
+            text.append(" " + when, style="dim")
+        else:
+            text.truncate(room, overflow="ellipsis")
         segments = [Segment(" " * padding.left, base)]
         segments += [
             Segment(part, base + part_style if part_style else base)
@@ -293,6 +314,16 @@ class HistoryPane(Widget):
     class BackToLatestRequested(Message):
         """Sent when the person asks to leave the preview and return to the latest."""
 
+    class BranchChosen(Message):
+        """Sent when the person switches to another branch at a fork: the
+        thread shows (and the next message continues) the branch ending at
+        ``checkpoint_id``. Nothing is written to the thread's checkpoints."""
+
+        def __init__(self, checkpoint_id: str, thread_id: str = "") -> None:
+            super().__init__()
+            self.checkpoint_id = checkpoint_id
+            self.thread_id = thread_id
+
     class EarlierRequested(Message):
         """Sent when the person asks for entries older than the checkpoints read."""
 
@@ -323,8 +354,8 @@ class HistoryPane(Widget):
         # when that changes, not on every new listing.
         self._had_forks: bool | None = None
         # Rows of the last rebuild and of this one, by what they show.
-        self._entries: dict[tuple[CheckpointInfo, int, bool, bool], TimelineRow] = {}
-        self._last_entries: dict[tuple[CheckpointInfo, int, bool, bool], TimelineRow] = {}
+        self._entries: dict[tuple[CheckpointInfo, int, bool, bool, str], TimelineRow] = {}
+        self._last_entries: dict[tuple[CheckpointInfo, int, bool, bool, str], TimelineRow] = {}
 
     def compose(self) -> ComposeResult:
         yield Static(id="history-summary", markup=False)
@@ -343,10 +374,19 @@ class HistoryPane(Widget):
     # -- building ---------------------------------------------------------------
 
     def _time(self, created_at: float) -> str:
+        """Short: the time today, the weekday and time this week, else the date."""
         try:
-            return datetime.fromtimestamp(created_at, self._tz).strftime("%H:%M")
+            when = datetime.fromtimestamp(created_at, self._tz)
         except (OverflowError, OSError, ValueError):
             return "--:--"
+        now = datetime.now(self._tz)
+        if when.date() == now.date():
+            return when.strftime("%H:%M")
+        if 0 < (now.date() - when.date()).days < 7:
+            return when.strftime("%a %H:%M")
+        if when.year == now.year:
+            return when.strftime("%b %d")
+        return when.strftime("%Y-%m-%d")
 
     def _rows(self, tree: BranchTree) -> list[TimelineRow]:
         self._last_entries, self._entries = self._entries, {}
@@ -363,8 +403,8 @@ class HistoryPane(Widget):
             options = tree.branches[node]
             chosen = path[index_of[node] + 1] if node else path[0]
             current = chosen in branch_ids
-            text = Text("  " * min(depth, _MAX_INDENT))
-            text.append(f"⑂ branch {options.index(chosen) + 1} of {len(options)}", style="bold")
+            text = Text(_indent(depth))
+            text.append(f"├─⑂ branch {options.index(chosen) + 1} of {len(options)}", style="bold")
             text.append(" · current" if current else "", style="dim")
             text.append("  ←/→", style="dim")
             rows.append(TimelineRow(_FORK + node, node, text, True, current, depth))
@@ -384,40 +424,49 @@ class HistoryPane(Widget):
                 )
                 if current:
                     last_current = len(rows)
-                rows.append(self._entry(cp, depth, current))
+                preview = nxt if cp.kind == "user" and nxt is not None else ""
+                rows.append(self._entry(cp, depth, current, preview_id=preview))
             if fork_here and cp.kind != "user":
                 fork_row(node)
         if last_current is not None:
             row = rows[last_current]
             cp = tree.by_id[row.checkpoint_id]
-            rows[last_current] = self._entry(cp, row.depth, current=True, latest=True)
+            rows[last_current] = self._entry(
+                cp, row.depth, current=True, latest=True, preview_id=row.preview_id
+            )
         return rows
 
     def _entry(
-        self, cp: CheckpointInfo, depth: int, current: bool, latest: bool = False
+        self,
+        cp: CheckpointInfo,
+        depth: int,
+        current: bool,
+        latest: bool = False,
+        preview_id: str = "",
     ) -> TimelineRow:
         # The same row as in the last rebuild where nothing about it changed:
         # its text (and the list's drawing of it) is reused.
-        key = (cp, depth, current, latest)
-        row = self._last_entries.get(key) or self._new_entry(cp, depth, current, latest)
+        key = (cp, depth, current, latest, preview_id)
+        row = self._last_entries.get(key) or self._new_entry(cp, depth, current, latest, preview_id)
         self._entries[key] = row
         return row
 
     def _new_entry(
-        self, cp: CheckpointInfo, depth: int, current: bool, latest: bool
+        self, cp: CheckpointInfo, depth: int, current: bool, latest: bool, preview_id: str
     ) -> TimelineRow:
-        indent = "  " * min(depth, _MAX_INDENT)
         marker = "◆ " if latest else "● " if current else "○ "
-        text = Text(indent)
+        text = RowText(_indent(depth))
+        text.when = self._time(cp.created_at)
         text.append(marker, style="bold" if current else "dim")
-        text.append(f"{cp.step:>3} {self._time(cp.created_at)} ", style="dim")
         # One line per entry: a mark before the summary (a long summary is cut
         # at the end), explained in the summary line above the timeline.
         if cp.profile_updated:
             text.append(f"{PROFILE_MARK} ", style="italic")
         summary = one_line(cp.summary or cp.kind, 120)
         text.append(summary, style="bold" if latest else "" if current else "dim")
-        return TimelineRow(_ENTRY + cp.id, cp.id, text, current=current, depth=depth)
+        return TimelineRow(
+            _ENTRY + cp.id, cp.id, text, current=current, depth=depth, preview_id=preview_id
+        )
 
     def _rebuild(self) -> None:
         history = self.history
@@ -509,7 +558,8 @@ class HistoryPane(Widget):
         self._update_buttons()
         row = self._highlighted_row()
         if row is not None and row.is_entry:
-            self.post_message(self.CheckpointPreviewed(row.checkpoint_id, self._history_thread()))
+            shown = row.preview_id or row.checkpoint_id
+            self.post_message(self.CheckpointPreviewed(shown, self._history_thread()))
 
     @on(OptionList.OptionSelected, "#history-timeline")
     def _selected(self, event: OptionList.OptionSelected) -> None:
@@ -580,3 +630,7 @@ class HistoryPane(Widget):
         after = path[path.index(node) + 1] if node else path[0]
         self._choices[node] = (options.index(after) + delta) % len(options)
         self._render_rows(focus_id=fork.option_id)
+        # The thread now shows this branch: its end is where it continues.
+        end = tree.path(self._choices)
+        if end:
+            self.post_message(self.BranchChosen(end[-1], self._history_thread()))

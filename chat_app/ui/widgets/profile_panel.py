@@ -350,6 +350,9 @@ class ProfilePanel(Widget):
                 target = rows[min(keep[1], len(rows) - 1)]
             if target is not None:
                 target.focus()
+            else:
+                # The last fact went: the keyboard stays here (u undoes it).
+                body.focus()
         editing = next((r for r in rows if draft and r.fact.key == draft[0]), None)
         if editing is not None and draft is not None:
             editing.action_edit(draft[1], focus=keep is not None and keep[0] == draft[0])
