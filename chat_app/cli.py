@@ -77,7 +77,10 @@ def _parser() -> argparse.ArgumentParser:
     h = sub.add_parser("history", help="checkpoints of the current branch, newest first")
     h.add_argument("thread")
     h.add_argument("--json", action="store_true")
-    h.add_argument("--all", action="store_true", help="include intermediate steps")
+    h.add_argument(
+        "--all", "--branches", action="store_true", help="every branch, the current one first"
+    )
+    h.add_argument("--steps", action="store_true", help="include intermediate steps")
 
     r = sub.add_parser("rewind", help="continue a thread from an earlier checkpoint")
     r.add_argument("thread")
@@ -220,19 +223,11 @@ def _cmd(service: ChatService, args: argparse.Namespace) -> int:
                 )
         return 0
     if cmd == "history":
-        if args.all:
-            hist = service.history(args.thread)
-            entries = [c for c in reversed(hist.checkpoints) if c.id in hist.branch_ids]
-        else:
-            entries = service.branch_timeline(args.thread)
-        if args.json:
-            echo(json_for_terminal([c.__dict__ for c in entries]))
-        else:
-            for c in entries:
-                when = time.strftime("%H:%M:%S", time.localtime(c.created_at))
-                label = c.summary or f"({c.source})"
-                extra = "  [profile updated]" if c.profile_updated else ""
-                echo(f"{c.id}  step {c.step:>4}  {when}  {one_line(label, 70)}{extra}")
+        from chat_app.history_listing import print_history
+
+        print_history(
+            service, args.thread, every_branch=args.all, steps=args.steps, as_json=args.json
+        )
         return 0
     if cmd == "rewind":
         msgs = service.rewind(args.thread, args.checkpoint)

@@ -80,3 +80,28 @@ def test_profile_set_adds_a_new_fact(data_dir: Path) -> None:
     assert tea["kind"] == "like"
     assert tea["source_text"] == "set by you"
     assert "green tea" in run(data_dir, "send", "--new", "what do you know about me?").stdout
+
+
+def test_history_all_lists_every_branch_with_ids_rewind_takes(data_dir: Path) -> None:
+    thread = new_thread(data_dir, "My name is Alice")
+    run(data_dir, "send", "--thread", thread, "I like tea")
+    hist = json.loads(run(data_dir, "history", thread, "--json").stdout)
+    tea = next(h["id"] for h in hist if h["summary"] == "you: I like tea")
+    run(data_dir, "rewind", thread, tea)
+    run(data_dir, "send", "--thread", thread, "I like coffee")
+    listing = run(data_dir, "history", thread, "--all").stdout
+    assert "branch 1 of 2 (current)" in listing and "branch 2 of 2" in listing
+    old = listing.split("branch 2 of 2", 1)[1]
+    assert "you: I like tea" in old and "coffee" not in old
+    assert "step" not in listing
+    reply = next(ln.split()[0] for ln in old.splitlines() if "you like tea" in ln)
+    run(data_dir, "rewind", thread, reply)
+    assert "I like tea" in run(data_dir, "show", thread).stdout
+    # --branches says the same: the tea branch (continued by the rewind) is current.
+    listing = run(data_dir, "history", thread, "--branches").stdout
+    current = listing.split("branch 1 of 2 (current)", 1)[1].split("branch 2 of 2")[0]
+    assert "you like tea" in current and "coffee" not in current
+    # JSON marks each entry's branch.
+    rows = json.loads(run(data_dir, "history", thread, "--all", "--json").stdout)
+    assert {r["branch"] for r in rows} == {1, 2}
+    assert all(r["current"] == (r["branch"] == 1) for r in rows)
