@@ -9,7 +9,7 @@ from datetime import UTC
 
 from textual.app import App, ComposeResult
 from textual.message import Message
-from textual.widgets import Button, Footer
+from textual.widgets import Button, Footer, Static
 
 from chat_app.core.events import CheckpointInfo, History
 from chat_app.core.service import ChatService
@@ -483,3 +483,19 @@ def test_snapshot_history_pane_other_branch(snap_compare: object) -> None:
     assert snap_compare(  # type: ignore[operator]
         Host(snapshot_history()), terminal_size=(60, 30), press=["up", "left"]
     )
+
+
+async def test_the_highlighted_entry_is_shown_in_full_below_a_narrow_list(
+    service: ChatService,
+) -> None:
+    t = service.create_thread()
+    long = "Please plan a three day walking trip around Lisbon with cafés"
+    list(service.send(t.id, long))
+    app = Host(service.history(t.id))
+    async with app.run_test(size=(36, 20)) as pilot:
+        await pilot.pause()
+        await pilot.press("up")
+        row_line = next(ln for ln in screen_text(app).splitlines() if "you: Please" in ln)
+        assert "cafés" not in row_line  # the row is cut to the narrow width...
+        detail = app.query_one("#history-detail", Static)
+        assert long in str(detail.render()).replace("\n", " ")  # ...the detail is not

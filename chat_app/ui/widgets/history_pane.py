@@ -1,9 +1,12 @@
 """The history pane: a thread's checkpoints as a timeline, with its branches.
 
 Built from the service's `History` (metadata only) once per change. The person
-previews an entry by highlighting it, rewinds with Enter, and at a fork point
-switches between branches with left/right. The pane never calls the service:
-it posts messages and the app sets ``history``.
+previews an entry by highlighting it (a message of theirs with the message in
+the conversation), rewinds with Enter, and at a fork point switches between
+branches with left/right, which makes that branch the thread's (nothing is
+written: the app records the choice). Each row says who and what, with its
+time at the right; the highlighted entry is shown in full below the list.
+The pane never calls the service: it posts messages and the app sets ``history``.
 
 Only the newest ``PAGE`` rows are shown, one line each (an OptionList measures
 every option); an "earlier entries…" row at the top shows the next page, and
@@ -272,6 +275,13 @@ class HistoryPane(Widget):
         text-wrap: nowrap;
         text-overflow: ellipsis;
     }
+    HistoryPane #history-detail {
+        /* The highlighted entry in full: rows are one line in a narrow panel. */
+        height: auto;
+        max-height: 3;
+        padding: 0 1;
+        color: $text-muted;
+    }
     HistoryPane #history-actions {
         height: auto;
         padding: 0 1;
@@ -360,6 +370,7 @@ class HistoryPane(Widget):
     def compose(self) -> ComposeResult:
         yield Static(id="history-summary", markup=False)
         yield TimelineList(id="history-timeline", markup=False)
+        yield Static(id="history-detail", markup=False)
         with Horizontal(id="history-actions"):
             yield Button("Rewind here", id="history-rewind", compact=True, disabled=True)
             yield Button("Back to latest", id="history-latest", compact=True)
@@ -551,6 +562,21 @@ class HistoryPane(Widget):
     def _update_buttons(self) -> None:
         row = self._highlighted_row()
         self.query_one("#history-rewind", Button).disabled = row is None or not row.is_entry
+        self.query_one("#history-detail", Static).update(self._detail(row))
+
+    def _detail(self, row: TimelineRow | None) -> Text:
+        """Who, when and what of the highlighted entry, not cut to the row's width."""
+        tree = self._tree
+        if row is None or not row.is_entry or tree is None:
+            return Text()
+        cp = tree.by_id[row.checkpoint_id]
+        try:
+            when = datetime.fromtimestamp(cp.created_at, self._tz).strftime("%Y-%m-%d %H:%M")
+        except (OverflowError, OSError, ValueError):
+            when = "--"
+        text = Text(f"{when} · ", style="dim")
+        text.append(one_line(cp.summary or cp.kind, 200))
+        return text
 
     @on(OptionList.OptionHighlighted, "#history-timeline")
     def _highlighted(self, event: OptionList.OptionHighlighted) -> None:
