@@ -649,12 +649,13 @@ class ChatService:
                 raise ServiceError(
                     "the last reply in this thread did not finish: resume or discard it first"
                 )
-            if from_checkpoint is None:
-                # After a switch to another branch the message continues it:
-                # the new checkpoints are the newest, so the choice is done.
-                from_checkpoint = self.index.chosen_head(thread_id)
-                if from_checkpoint is not None:
-                    self.index.choose_head(thread_id, None)
+            # After a switch to another branch the message continues it; the
+            # new checkpoints are the newest, so the choice is done (also for
+            # a regenerate or an edit, which name their own starting point).
+            chosen = self.index.chosen_head(thread_id)
+            if chosen is not None:
+                from_checkpoint = from_checkpoint or chosen
+                self.index.choose_head(thread_id, None)
             from langchain_core.messages import HumanMessage
 
             msg = HumanMessage(content=text, id=message_id or str(uuid.uuid4()))

@@ -85,3 +85,18 @@ def test_switching_branches_never_adds_a_checkpoint_and_sending_continues_it(
     # The message made the newest checkpoint the head again: no choice is left.
     assert svc.index.chosen_head(tid) is None
     assert svc.history(tid).head_id == max(c.id for c in svc.history(tid).checkpoints)
+
+
+def test_regenerate_on_a_chosen_branch_shows_the_new_reply(make: Make) -> None:
+    svc = make()
+    tid = svc.create_thread().id
+    chat(svc, tid, "one")
+    old_end = svc.history(tid).head_id
+    assert old_end is not None
+    svc.rewind(tid, svc.branch_timeline(tid)[-1].id)
+    chat(svc, tid, "other")
+    svc.show_branch(tid, old_end)
+    list(svc.regenerate(tid))
+    # The regenerated reply is what the thread shows, on the "one" branch.
+    assert texts(svc, tid) == ["one"]
+    assert svc.history(tid).head_id == max(c.id for c in svc.history(tid).checkpoints)
