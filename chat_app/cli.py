@@ -34,11 +34,21 @@ class _Parser(argparse.ArgumentParser):
         super()._print_message(to_terminal(message), file)
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("chat-app")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="chat-app",
         description="A terminal chat app whose conversations survive anything.",
     )
+    p.add_argument("--version", action="version", version=f"chat-app {_version()}")
     p.add_argument("--config", metavar="PATH", help="read settings from this TOML file")
     p.add_argument("--data-dir", metavar="DIR", help="where the database lives")
     p.add_argument("--model", metavar="NAME", help="offline, or openai:<model>")
@@ -69,7 +79,10 @@ def _parser() -> argparse.ArgumentParser:
     h = sub.add_parser("history", help="checkpoints of the current branch, newest first")
     h.add_argument("thread")
     h.add_argument("--json", action="store_true")
-    h.add_argument("--all", action="store_true", help="include intermediate steps")
+    h.add_argument(
+        "--all", "--branches", action="store_true", help="every branch, the current one first"
+    )
+    h.add_argument("--steps", action="store_true", help="include intermediate steps")
 
     r = sub.add_parser("rewind", help="continue a thread from an earlier checkpoint")
     r.add_argument("thread")
@@ -108,7 +121,7 @@ def _parser() -> argparse.ArgumentParser:
     psub = pr.add_subparsers(dest="profile_command", metavar="ACTION")
     pf = psub.add_parser("forget", help="forget one fact (or 'all')")
     pf.add_argument("key")
-    pe = psub.add_parser("set", help="correct a fact")
+    pe = psub.add_parser("set", help="correct a fact, or add one (e.g. like:tea yes)")
     pe.add_argument("key")
     pe.add_argument("value")
     prr = psub.add_parser("retry", help="read again the messages the profile missed")
@@ -270,8 +283,13 @@ def _cmd(service: ChatService, args: argparse.Namespace) -> int:
     from chat_app.safe_text import echo, json_for_terminal, one_line
 
     cmd = args.command
+    if isinstance(getattr(args, "thread", None), str) and args.thread:
+        # Every command naming one thread takes a unique prefix of its id.
+        args.thread = service.resolve_thread_id(args.thread)
     if cmd == "send":
         text = sys.stdin.read() if args.message == "-" else args.message
+        # Refused before a new thread is made: no empty thread is left behind.
+        service.check_message(text)
         if args.thread:
             thread_id = service.get_thread(args.thread).id
         else:
@@ -302,21 +320,11 @@ def _cmd(service: ChatService, args: argparse.Namespace) -> int:
                 )
         return 0
     if cmd == "history":
-        if args.all:
-            hist = service.history(args.thread)
-            entries = [c for c in reversed(hist.checkpoints) if c.id in hist.branch_ids]
-        else:
-            entries = service.branch_timeline(args.thread)
-        if args.json:
-            echo(json_for_terminal([c.__dict__ for c in entries]))
-        else:
-            for c in entries:
-                when = time.strftime("%H:%M:%S", time.localtime(c.created_at))
-                label = c.summary or f"({c.source})"
-                extra = "  [profile updated]" if c.profile_updated else ""
-                if c.input_tokens is not None:
-                    extra += f"  [{c.input_tokens:,} tokens in, {c.output_tokens:,} out]"
-                echo(f"{c.id}  step {c.step:>4}  {when}  {one_line(label, 70)}{extra}")
+        from chat_app.history_listing import print_history
+
+        print_history(
+            service, args.thread, every_branch=args.all, steps=args.steps, as_json=args.json
+        )
         return 0
     if cmd == "rewind":
         msgs = service.rewind(args.thread, args.checkpoint)
@@ -376,7 +384,7 @@ def _cmd(service: ChatService, args: argparse.Namespace) -> int:
                 echo(f"forgot {args.key}")
             return 0
         if pc == "set":
-            service.edit_fact(args.key, args.value)
+            service.edit_fact(args.key, args.value, create=True)
             return 0
         if pc == "retry":
             status = _print_events(service.retry_profile(args.thread), sys.stdout)
@@ -481,7 +489,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if (problem := unsupported()) is not None:
         say(problem)
         return EX_FAIL
-    from chat_app.core.service import ChatService, ServiceError, storage_errors
+    from chat_app.core.service import (
+        AmbiguousThreadId,
+        ChatService,
+        ServiceError,
+        storage_errors,
+    )
     from chat_app.core.sqlite_backend import StorageError
     from graphs.errors import ModelCallError
 
@@ -504,6 +517,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return run_app(settings, service)
         return _cmd(service, args)
+    except AmbiguousThreadId as exc:
+        say(str(exc))
+        return EX_USAGE
     except (ServiceError, StorageError) as exc:
         say(str(exc))
         return EX_FAIL

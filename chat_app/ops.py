@@ -106,7 +106,9 @@ def cmd_recover(service: ChatService) -> int:
 
 
 def cmd_discard(service: ChatService, thread_id: str) -> int:
-    service.discard(thread_id)
+    if not service.discard(thread_id):
+        echo("nothing to discard: the last reply in this thread finished")
+        return 0
     echo("discarded the interrupted reply; the thread continues from before it (kept in history)")
     return 0
 
@@ -134,7 +136,7 @@ def cmd_prune(service: ChatService, args: argparse.Namespace) -> int:
             echo(f"thread {tid}: skipped (a reply is being written in another window)")
             continue
         with lock:
-            plan = mt.plan_thread(upkeep, tid, policy)
+            plan = mt.plan_thread(upkeep, tid, policy, shown_head=service.index.chosen_head(tid))
             if not plan.checkpoints:
                 continue
             if not args.dry_run:

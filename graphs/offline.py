@@ -404,8 +404,8 @@ def _code_reply(text: str, known: _Known) -> str:
     if not known.short:
         body += (
             "\n\nIt's a fixed example (the offline model doesn't write new code), but it "
-            "shows code highlighting and the copy button. Ask for *fibonacci*, *fizzbuzz*, "
-            "*factorial*, *sort* or *prime* for other snippets."
+            "shows code highlighting; F6 (or y on a reply) copies the last code block. "
+            "Ask for *fibonacci*, *fizzbuzz*, *factorial*, *sort* or *prime* for other snippets."
         )
     return body
 
@@ -697,7 +697,7 @@ def _help(known: _Known) -> str:
         "“keep answers short”; then “what do you know about me?”",
         "- **Recalls this conversation** — “what was my first message?”, "
         "“summarize our conversation”, “how many messages?”",
-        "- **Code** — “show me python code” (a highlighted block with a copy button)",
+        "- **Code** — “show me python code” (a highlighted block; F6 copies it)",
         "- **Lists** — “give me a list of steps to learn chess”",
         "- **Long answers** — “tell me a story” or “explain in detail” (to watch streaming "
         "and scrolling)",

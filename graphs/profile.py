@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 from langgraph.store.base import BaseStore
 
@@ -85,22 +86,43 @@ def apply_statements(
     return changed
 
 
-def set_fact(store: BaseStore, user_id: str, key: str, value: str) -> ProfileFact:
-    """The person edited a fact by hand: keep its kind, mark the provenance."""
+def set_fact(
+    store: BaseStore, user_id: str, key: str, value: str, *, create: bool = False
+) -> ProfileFact:
+    """The person edited a fact by hand: keep its kind, mark the provenance.
+
+    ``create``: a key not in the profile becomes a new fact, "set by you"; its
+    kind is the key's prefix when it names one ("like:tea"), else "fact".
+    Without it a missing key raises KeyError.
+    """
     ns = profile_namespace(user_id)
     with _store_call(user_id, "read"):
         existing = store.get(ns, key)
-    if existing is None:
+    if existing is None and not create:
         raise KeyError(key)
-    data = dict(existing.value)
+    if existing is None:
+        prefix = key.split(":", 1)[0]
+        data: dict[str, Any] = {"kind": prefix if prefix in GROUPS else "fact"}
+        source = "set by you"
+    else:
+        data = dict(existing.value)
+        source = "edited by you"
     data.update(
         value=value,
         learned_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        source_text="edited by you",
+        source_text=source,
     )
     with _store_call(user_id, "update"):
         store.put(ns, key, data)
     return fact_from_value(key, data)
+
+
+def restore_fact(store: BaseStore, user_id: str, fact: ProfileFact) -> None:
+    """Put a forgotten fact back exactly as it was, provenance included (undo)."""
+    data = fact.to_dict()
+    key = data.pop("key")
+    with _store_call(user_id, "update"):
+        store.put(profile_namespace(user_id), key, data)
 
 
 def forget(store: BaseStore, user_id: str, key: str) -> bool:

@@ -294,6 +294,16 @@ class NotifyingIndex:
     def owner(self, thread_id: str) -> str | None:
         return self.inner.owner(thread_id)
 
+    def ids_with_prefix(self, user_id: str, prefix: str, limit: int) -> list[str]:
+        return self.inner.ids_with_prefix(user_id, prefix, limit)
+
+    def chosen_head(self, thread_id: str) -> str | None:
+        return self.inner.chosen_head(thread_id)
+
+    def choose_head(self, thread_id: str, checkpoint_id: str | None) -> None:
+        self.inner.choose_head(thread_id, checkpoint_id)
+        self.on_change("messages", thread_id)
+
     def list_threads(
         self, user_id: str, limit: int | None = None, query: str = ""
     ) -> list[ThreadInfo]:

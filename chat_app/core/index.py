@@ -62,11 +62,22 @@ CREATE TABLE IF NOT EXISTS app_partial_replies (
     text TEXT NOT NULL,
     updated_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS app_heads (
+    thread_id TEXT PRIMARY KEY,
+    checkpoint_id TEXT NOT NULL
+);
 """
 
 
 # The app's own tables, each keyed by thread: what deleting a thread clears.
-APP_TABLES = ("app_threads", "app_messages", "app_notes", "app_usage", "app_partial_replies")
+APP_TABLES = (
+    "app_threads",
+    "app_messages",
+    "app_notes",
+    "app_usage",
+    "app_heads",
+    "app_partial_replies",
+)
 
 
 def uuid6_time(checkpoint_id: str) -> float:
@@ -146,6 +157,19 @@ class ThreadIndex:
             (thread_id, user_id),
         ).fetchone()
         return self._row(r) if r else None
+
+    def ids_with_prefix(self, user_id: str, prefix: str, limit: int) -> list[str]:
+        """The user's thread ids starting with ``prefix`` (hex digits and '-' only).
+
+        GLOB, unlike LIKE, is case-sensitive as the primary key's BINARY
+        collation is, so SQLite answers it from the key's index.
+        """
+        rows = self.conn.execute(
+            "SELECT thread_id FROM app_threads WHERE thread_id GLOB ? AND user_id = ?"
+            " ORDER BY thread_id LIMIT ?",
+            (prefix + "*", user_id, limit),
+        )
+        return [str(r[0]) for r in rows]
 
     def owner(self, thread_id: str) -> str | None:
         r = self.conn.execute(
@@ -353,6 +377,25 @@ class ThreadIndex:
             (thread_id,),
         ).fetchone()
         return str(r[0]) if r and r[0] else None
+
+    def chosen_head(self, thread_id: str) -> str | None:
+        """The checkpoint the person chose to continue from (another branch's
+        end); None: the newest checkpoint is the head."""
+        r = self.conn.execute(
+            "SELECT checkpoint_id FROM app_heads WHERE thread_id = ?", (thread_id,)
+        ).fetchone()
+        return str(r[0]) if r else None
+
+    def choose_head(self, thread_id: str, checkpoint_id: str | None) -> None:
+        """Show ``checkpoint_id``'s branch; None: the newest again (after a write)."""
+        with self._tx() as c:
+            if checkpoint_id is None:
+                c.execute("DELETE FROM app_heads WHERE thread_id = ?", (thread_id,))
+            else:
+                c.execute(
+                    "INSERT OR REPLACE INTO app_heads (thread_id, checkpoint_id) VALUES (?, ?)",
+                    (thread_id, checkpoint_id),
+                )
 
     def delete(self, thread_id: str) -> None:
         with self._tx() as c:

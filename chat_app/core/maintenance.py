@@ -106,8 +106,13 @@ def plan_thread(
     thread_id: str,
     policy: RetentionSettings,
     now: float | None = None,
+    shown_head: str | None = None,
 ) -> ThreadPrune:
-    """Which checkpoints of ``thread_id`` the policy drops (nothing is changed)."""
+    """Which checkpoints of ``thread_id`` the policy drops (nothing is changed).
+
+    ``shown_head``: the end of the branch the person switched to (the index's
+    chosen head); it is current too, and kept like the newest one.
+    """
     up = SqliteUpkeep(conn) if isinstance(conn, sqlite3.Connection) else conn
     now = time.time() if now is None else now
     parent = up.edges(thread_id)
@@ -116,6 +121,8 @@ def plan_thread(
         return plan
     head = max(parent)
     keep: set[str] = set(_ancestors(head, parent))
+    if shown_head is not None:
+        keep.update(_ancestors(shown_head, parent))
     has_child = {p for p in parent.values() if p is not None}
     leaves = sorted((c for c in parent if c not in has_child and c != head), reverse=True)
     cutoff = now - policy.drop_branches_older_than_days * 86400.0

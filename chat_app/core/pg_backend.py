@@ -69,6 +69,8 @@ APP_SCHEMA = [
     run_state TEXT NOT NULL DEFAULT 'idle'
 )""",
     "CREATE INDEX IF NOT EXISTS app_threads_by_user ON app_threads(user_id, updated_at DESC)",
+    "CREATE INDEX IF NOT EXISTS app_threads_by_id_prefix"
+    " ON app_threads(user_id, thread_id text_pattern_ops)",
     """CREATE TABLE IF NOT EXISTS app_messages (
     thread_id TEXT NOT NULL,
     message_id TEXT NOT NULL,
@@ -95,6 +97,10 @@ APP_SCHEMA = [
     thread_id TEXT PRIMARY KEY,
     text TEXT NOT NULL,
     updated_at DOUBLE PRECISION NOT NULL
+)""",
+    """CREATE TABLE IF NOT EXISTS app_heads (
+    thread_id TEXT PRIMARY KEY,
+    checkpoint_id TEXT NOT NULL
 )""",
 ]
 
@@ -282,6 +288,19 @@ class PgThreadIndex:
             (thread_id, user_id),
         )
         return self._row(r) if r else None
+
+    def ids_with_prefix(self, user_id: str, prefix: str, limit: int) -> list[str]:
+        """The user's thread ids starting with ``prefix`` (hex digits and '-' only).
+
+        LIKE 'prefix%' is a range of the text_pattern_ops index whatever the
+        database's collation (app_threads_by_id_prefix).
+        """
+        rows = self._all(
+            "SELECT thread_id FROM app_threads WHERE user_id = %s AND thread_id LIKE %s"
+            " ORDER BY thread_id LIMIT %s",
+            (user_id, escape_like(prefix) + "%", limit),
+        )
+        return [str(r["thread_id"]) for r in rows]
 
     def owner(self, thread_id: str) -> str | None:
         r = self._one("SELECT user_id FROM app_threads WHERE thread_id = %s", (thread_id,))
@@ -495,6 +514,24 @@ class PgThreadIndex:
             (thread_id,),
         )
         return str(r["m"]) if r and r["m"] else None
+
+    def chosen_head(self, thread_id: str) -> str | None:
+        """The checkpoint the person chose to continue from (another branch's
+        end); None: the newest checkpoint is the head."""
+        r = self._one("SELECT checkpoint_id FROM app_heads WHERE thread_id = %s", (thread_id,))
+        return str(r["checkpoint_id"]) if r else None
+
+    def choose_head(self, thread_id: str, checkpoint_id: str | None) -> None:
+        """Show ``checkpoint_id``'s branch; None: the newest again (after a write)."""
+        with self._tx() as c:
+            if checkpoint_id is None:
+                c.execute("DELETE FROM app_heads WHERE thread_id = %s", (thread_id,))
+            else:
+                c.execute(
+                    "INSERT INTO app_heads (thread_id, checkpoint_id) VALUES (%s, %s)"
+                    " ON CONFLICT (thread_id) DO UPDATE SET checkpoint_id = EXCLUDED.checkpoint_id",
+                    (thread_id, checkpoint_id),
+                )
 
     def delete(self, thread_id: str) -> None:
         with self._tx() as c:

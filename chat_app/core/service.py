@@ -96,12 +96,20 @@ def storage_errors() -> tuple[type[Exception], ...]:
     return (*found, pg.Error) if pg is not None else found
 
 
+MIN_ID_PREFIX = 4
+_ID_CHARS = "0123456789abcdef-"
+
+
 class ServiceError(Exception):
     """A request the service refuses; the message is one line for the person."""
 
 
 class ThreadNotFound(ServiceError):
     pass
+
+
+class AmbiguousThreadId(ServiceError):
+    """A short thread id that more than one of the user's threads start with."""
 
 
 class DamagedCheckpoint(ServiceError):
@@ -442,7 +450,17 @@ class ChatService:
 
     def _head_messages(self, thread_id: str) -> list[ChatMessage]:
         """Messages at the head, from the short-term cache when it has this head."""
-        head = None if self.index.is_running(thread_id) else self.index.newest_checkpoint(thread_id)
+        running = self.index.is_running(thread_id)
+        chosen = None if running else self.index.chosen_head(thread_id)
+        if chosen is not None:
+            # The person switched to another branch: its end is the head.
+            cached = self._message_cache.get(thread_id, chosen)
+            if cached is None:
+                values = self._state_values(thread_id, chosen)
+                cached = _chat_messages(values.get("messages", []))
+                self._message_cache.put(thread_id, chosen, cached)
+            return cached
+        head = None if running else self.index.newest_checkpoint(thread_id)
         if head is not None:
             cached = self._message_cache.get(thread_id, head)
             if cached is not None:
@@ -473,12 +491,45 @@ class ChatService:
     def create_thread(self, title: str = "") -> ThreadInfo:
         return self.index.create(self.user_id, one_line(clean_input(title), 120) if title else "")
 
+    def new_thread(self, reuse: str | None = None) -> ThreadInfo:
+        """A new thread, or ``reuse`` when it is still empty and untitled (no
+        pile of empty threads from asking for a new one twice)."""
+        if reuse is not None:
+            info = self.index.get(self.user_id, reuse)
+            if (
+                info is not None
+                and not info.title
+                and info.message_count == 0
+                and not info.interrupted
+                and not self.index.checkpoints(reuse, newest=1)
+            ):
+                return info
+        return self.create_thread()
+
     def get_thread(self, thread_id: str) -> ThreadInfo:
         info = self.index.get(self.user_id, thread_id)
         if info is None:
             # Another user's thread is reported exactly like a missing one.
             raise ThreadNotFound(f"no thread with id {one_line(thread_id, 60)!r}")
         return info
+
+    def resolve_thread_id(self, ref: str) -> str:
+        """The thread a full id or a unique prefix (4+ characters, as git takes) names.
+
+        Only the user's own threads count; an ambiguous prefix lists the candidates.
+        """
+        ref = ref.strip()
+        if self.index.get(self.user_id, ref) is not None:
+            return ref
+        prefix = ref.lower()
+        if len(prefix) >= MIN_ID_PREFIX and not set(prefix) - set(_ID_CHARS):
+            found = self.index.ids_with_prefix(self.user_id, prefix, limit=6)
+            if len(found) == 1:
+                return found[0]
+            if found:
+                listed = ", ".join(found[:5]) + (", …" if len(found) > 5 else "")
+                raise AmbiguousThreadId(f"thread id {prefix!r} is ambiguous: it starts {listed}")
+        raise ThreadNotFound(f"no thread with id {one_line(ref, 60)!r}")
 
     def rename_thread(self, thread_id: str, title: str) -> ThreadInfo:
         self.get_thread(thread_id)
@@ -548,8 +599,12 @@ class ChatService:
             cps = self.index.checkpoints(thread_id, newest=newest + 1)
             complete = len(cps) <= newest
             cps = cps[-newest:] if newest > 0 else []
-        head = cps[-1].id if cps else None
+        chosen = self.index.chosen_head(thread_id)
+        if chosen is not None and not complete and all(c.id != chosen for c in cps):
+            # The branch shown ends before the newest checkpoints read: read all.
+            cps, complete = self.index.checkpoints(thread_id), True
         by_id = {c.id: c for c in cps}
+        head = chosen if chosen in by_id else cps[-1].id if cps else None
         branch: set[str] = set()
         cur = head
         while cur is not None and cur not in branch:
@@ -581,6 +636,18 @@ class ChatService:
             raise ServiceError("this thread is busy in another window; try again in a moment")
         return lock
 
+    def check_message(self, text: str) -> str:
+        """The message as it would be sent; ServiceError if it cannot be (empty, too long)."""
+        text = clean_input(text)
+        if is_blank(text):
+            raise ServiceError("the message is empty")
+        if len(text) > MAX_MESSAGE_CHARS:
+            raise ServiceError(
+                f"the message is too long ({len(text):,} characters; the limit is "
+                f"{MAX_MESSAGE_CHARS:,})"
+            )
+        return text
+
     def send(
         self,
         thread_id: str,
@@ -597,14 +664,7 @@ class ChatService:
         if message_id is not None:
             with self._outbox_errors():
                 self.outbox.assign(message_id, thread_id)
-        text = clean_input(text)
-        if is_blank(text):
-            raise ServiceError("the message is empty")
-        if len(text) > MAX_MESSAGE_CHARS:
-            raise ServiceError(
-                f"the message is too long ({len(text):,} characters; the limit is "
-                f"{MAX_MESSAGE_CHARS:,})"
-            )
+        text = self.check_message(text)
         self.get_thread(thread_id)
         if from_checkpoint is not None:
             self._check_checkpoint(thread_id, from_checkpoint)
@@ -618,6 +678,13 @@ class ChatService:
                 raise ServiceError(
                     "the last reply in this thread did not finish: resume or discard it first"
                 )
+            # After a switch to another branch the message continues it; the
+            # new checkpoints are the newest, so the choice is done (also for
+            # a regenerate or an edit, which name their own starting point).
+            chosen = self.index.chosen_head(thread_id)
+            if chosen is not None:
+                from_checkpoint = from_checkpoint or chosen
+                self.index.choose_head(thread_id, None)
             from langchain_core.messages import HumanMessage
 
             msg = HumanMessage(content=text, id=message_id or str(uuid.uuid4()))
@@ -755,16 +822,22 @@ class ChatService:
             if not self._pending(thread_id):
                 self._finish_bookkeeping(thread_id, [])
                 raise ServiceError("nothing to resume: the last reply finished")
+            self.index.choose_head(thread_id, None)  # the reply ends the newest branch
             self.index.set_run_state(thread_id, "running")
             yield from self._run(thread_id, None, self._config(thread_id), user_message=None)
 
-    def discard(self, thread_id: str) -> None:
-        """Drop an interrupted turn: the branch returns to before it (kept in history)."""
+    def discard(self, thread_id: str) -> bool:
+        """Drop an interrupted turn: the branch returns to before it (kept in history).
+
+        False when there was no interrupted turn: nothing is changed then
+        (beyond clearing a stale "running" mark), so the thread keeps its place.
+        """
         self.get_thread(thread_id)
         with self._lock(thread_id, self.settings.storage.busy_timeout_s):
             if not self._pending(thread_id):
-                self._finish_bookkeeping(thread_id, [])
-                return
+                if self.index.is_running(thread_id):
+                    self._finish_bookkeeping(thread_id, [])
+                return False
             cps = self.index.checkpoints(thread_id)
             by_id = {c.id: c for c in cps}
             cur: CheckpointInfo | None = cps[-1]
@@ -774,6 +847,7 @@ class ChatService:
                 raise ServiceError("cannot find where the interrupted turn started")
             self._fork(thread_id, cur.id, "rewind", "discarded an interrupted reply")
             self._finish_bookkeeping(thread_id, [])
+            return True
 
     def cancel(self, thread_id: str) -> None:
         """Stop the reply being written in this process (keeps what was written)."""
@@ -1117,6 +1191,7 @@ class ChatService:
     # -- rewind -----------------------------------------------------------------
 
     def _fork(self, thread_id: str, checkpoint_id: str, kind: str, summary: str) -> str:
+        self.index.choose_head(thread_id, None)  # the new checkpoint is the newest
         new_cfg = self.graph.update_state(
             self._config(thread_id, checkpoint_id), {"learned": []}, as_node="remember"
         )
@@ -1150,30 +1225,47 @@ class ChatService:
             return msgs
 
     def back_to_latest(self, thread_id: str) -> list[ChatMessage]:
-        """Undo a rewind that nothing was sent after: return to the newest other branch.
+        """Show the latest conversation again (after a rewind or a switch to
+        another branch); nothing is written to the checkpoints.
 
-        After a rewind the head is the rewind checkpoint itself; the branch
-        the person came from is the newest leaf besides it. In any other case
-        the head already is the latest conversation and nothing changes.
+        The latest conversation is the branch extended most recently: a rewind
+        checkpoint counts as the older one it forked from, so the branch the
+        person came from wins over an empty rewind.
         """
         hist = self.history(thread_id)
         by_id = {c.id: c for c in hist.checkpoints}
-        head = by_id.get(hist.head_id or "")
-        if head is None or head.kind != "rewind":
-            return self.load_messages(thread_id)
 
         def content(cp: CheckpointInfo) -> str:
-            # A rewind checkpoint shows the conversation of the one it forked from.
             while cp.kind == "rewind" and cp.parent_id in by_id:
                 cp = by_id[cp.parent_id]
             return cp.id
 
         parents = {c.parent_id for c in hist.checkpoints if c.parent_id}
-        # The latest conversation is the one extended most recently.
-        latest = max(content(c) for c in hist.checkpoints if c.id not in parents)
-        if latest == content(head):
+        leaves = [c for c in hist.checkpoints if c.id not in parents]
+        if not leaves:
             return self.load_messages(thread_id)
-        return self.rewind(thread_id, latest)
+        # Newest content first; of equal content the leaf itself (not a rewind).
+        latest = max(leaves, key=lambda c: (content(c), c.kind != "rewind", c.id))
+        return self.show_branch(thread_id, latest.id)
+
+    def show_branch(self, thread_id: str, checkpoint_id: str) -> list[ChatMessage]:
+        """Make the branch ending at ``checkpoint_id`` the one the thread shows and
+        the next message continues. Only the choice is kept (the app's own
+        table); no checkpoint is written, so switching back and forth is free."""
+        self.get_thread(thread_id)
+        self._check_checkpoint(thread_id, checkpoint_id)
+        with self._lock(thread_id, self.settings.storage.busy_timeout_s):
+            if self.index.is_running(thread_id):
+                raise ServiceError(
+                    "a reply in this thread is being written or did not finish: "
+                    "wait for it, or resume or discard it first"
+                )
+            newest = self.index.newest_checkpoint(thread_id)
+            chosen = None if checkpoint_id == newest else checkpoint_id
+            if chosen != self.index.chosen_head(thread_id):
+                self.index.choose_head(thread_id, chosen)
+        # The thread's place in the list stays: looking at a branch changes nothing.
+        return self.load_messages(thread_id)
 
     # -- what the model is told ------------------------------------------------------
 
@@ -1236,15 +1328,21 @@ class ChatService:
         with self._storage_errors():
             return profile_mod.read_profile(self.backend.store, self.user_id)
 
-    def edit_fact(self, key: str, value: str) -> ProfileFact:
+    def edit_fact(self, key: str, value: str, *, create: bool = False) -> ProfileFact:
+        """Correct a fact; ``create`` adds it when the profile has no such key."""
         from graphs import profile as profile_mod
 
         value = one_line(clean_input(value), 200)
         if not value:
             raise ServiceError("a profile fact cannot be empty; use forget to remove it")
+        key = one_line(clean_input(key), 80)
+        if not key:
+            raise ServiceError("a profile fact needs a name")
         try:
             with self._storage_errors():
-                fact = profile_mod.set_fact(self.backend.store, self.user_id, key, value)
+                fact = profile_mod.set_fact(
+                    self.backend.store, self.user_id, key, value, create=create
+                )
             self.changes.publish("profile")
             return fact
         except KeyError:
@@ -1257,6 +1355,14 @@ class ChatService:
             found = profile_mod.forget(self.backend.store, self.user_id, key)
         if not found:
             raise ServiceError(f"no profile fact named {one_line(key, 40)!r}")
+        self.changes.publish("profile")
+
+    def restore_fact(self, fact: ProfileFact) -> None:
+        """Put back a fact that was just forgotten, with its provenance (undo)."""
+        from graphs import profile as profile_mod
+
+        with self._storage_errors():
+            profile_mod.restore_fact(self.backend.store, self.user_id, fact)
         self.changes.publish("profile")
 
     def forget_all(self) -> int:

@@ -55,11 +55,13 @@ from chat_app.ui.screens.confirm import ConfirmScreen
 from chat_app.ui.screens.help import HelpScreen, key_sections
 from chat_app.ui.screens.text_prompt import TextPromptScreen
 from chat_app.ui.screens.text_view import TextViewScreen
+from chat_app.ui.themes import unknown_theme_warning
 from chat_app.ui.widgets.chat_view import ChatView
 from chat_app.ui.widgets.failure_notice import FailureNotice
 from chat_app.ui.widgets.key_bar import KeyBar
 from chat_app.ui.widgets.message_box import MessageBox
 from chat_app.ui.widgets.message_lines import MessageLines, code_blocks, prepare_rendering
+from chat_app.ui.widgets.profile_panel import forgot_notice
 from chat_app.ui.widgets.recovery_banner import RecoveryBanner
 from chat_app.ui.widgets.status_line import StatusLine
 from chat_app.ui.widgets.thread_sidebar import ThreadSidebar
@@ -308,6 +310,9 @@ class ChatApp(App[int]):
             theme = self.settings.ui.theme
         if theme in self.available_themes:
             self.theme = theme
+        else:
+            warning = unknown_theme_warning(self.settings.ui.theme, self.available_themes)
+            self.notify(warning, severity="warning", markup=False, timeout=10)
         self.watch(self, "theme", self._theme_changed, init=False)
         # Through the cache: a timer firing while the app shuts down finds it.
         status = self.status
@@ -1165,8 +1170,9 @@ class ChatApp(App[int]):
         # while the new one is created is lost or sent to the old one.
         if self._creating is not None:
             return
-        if self.current_id is not None:
-            self._keep_draft(self.current_id, self.chat_input.value)
+        reuse, typed = self.current_id, self.chat_input.value
+        if reuse is not None:
+            self._keep_draft(reuse, typed)
         self.chat_input.value = ""
 
         def created(info: ThreadInfo) -> None:
@@ -1176,13 +1182,17 @@ class ChatApp(App[int]):
                 # As for a first message: no load of the (empty) thread, whose
                 # result would replace the message shown while it is sent.
                 self._created_then_send(held, info)
+            elif info.id == reuse:
+                # The open thread was empty and untitled already: it is the new one.
+                if not self.chat_input.value:
+                    self.chat_input.value = typed
             else:
                 self.open_thread(info.id, typed=self.chat_input.value)
                 self.chat.show_messages([])
                 self.poll_threads()
             self.chat_input.focus()
 
-        self._creating = self.call_service(self.service.create_thread, created)
+        self._creating = self.call_service(lambda: self.service.new_thread(reuse), created)
 
     def action_rename_thread(self) -> None:
         if self.current_id is not None:
@@ -1415,6 +1425,13 @@ class ChatApp(App[int]):
     def on_history_pane_back_to_latest_requested(self, event: Any) -> None:
         self.back_to_latest()
 
+    def on_history_pane_branch_chosen(self, event: Any) -> None:
+        tid, checkpoint_id = self.current_id, event.checkpoint_id
+        if self._for_current(event) and tid is not None and self.reply_thread is None:
+            self.call_service(
+                lambda: self.service.show_branch(tid, checkpoint_id), partial(self._show_head, tid)
+            )
+
     # -- profile panel ------------------------------------------------------------------------
 
     def on_profile_panel_fact_edited(self, event: Any) -> None:
@@ -1424,8 +1441,18 @@ class ChatApp(App[int]):
         )
 
     def on_profile_panel_fact_forgotten(self, event: Any) -> None:
-        key = event.key
-        self.call_service(lambda: self.service.forget(key), lambda _: self.refresh_profile())
+        key, fact = event.key, event.fact
+
+        def forgotten(_: object) -> None:
+            self.refresh_profile()
+            if fact is not None:
+                self.notify(forgot_notice(fact), markup=False)
+
+        self.call_service(lambda: self.service.forget(key), forgotten)
+
+    def on_profile_panel_fact_restored(self, event: Any) -> None:
+        fact = event.fact
+        self.call_service(lambda: self.service.restore_fact(fact), lambda _: self.refresh_profile())
 
     def on_profile_panel_forget_all_requested(self, event: Any) -> None:
         def answered(yes: bool | None) -> None:

@@ -9,7 +9,7 @@ from datetime import UTC
 
 from textual.app import App, ComposeResult
 from textual.message import Message
-from textual.widgets import Button, Footer
+from textual.widgets import Button, Footer, Static
 
 from chat_app.core.events import CheckpointInfo, History
 from chat_app.core.service import ChatService
@@ -63,6 +63,9 @@ class Host(App[None]):
     ) -> None:
         self.got.append(m)
 
+    def on_history_pane_branch_chosen(self, m: HistoryPane.BranchChosen) -> None:
+        self.got.append(m)
+
 
 def ids_of(app: Host, kind: type[Message]) -> list[str]:
     return [m.checkpoint_id for m in app.got if isinstance(m, kind)]  # type: ignore[attr-defined]
@@ -84,7 +87,7 @@ def two_branches(service: ChatService) -> tuple[str, str]:
     return t.id, first.id
 
 
-async def test_linear_timeline_oldest_first_with_steps_times_and_profile_note(
+async def test_linear_timeline_oldest_first_with_who_what_when_and_profile_note(
     service: ChatService,
 ) -> None:
     t = service.create_thread()
@@ -103,7 +106,11 @@ async def test_linear_timeline_oldest_first_with_steps_times_and_profile_note(
         assert PROFILE_MARK not in rows[3]
         assert all("\n" not in r for r in rows)
         assert not any("branch" in r for r in rows)
-        assert re.search(r"-1 \d\d:\d\d you: My name is Alice", rows[0])
+        # Who and what on the left, when at the right; no internal step numbers.
+        assert rows[0] == "● you: My name is Alice"
+        line = next(ln for ln in screen_text(app).splitlines() if "My name is Alice" in ln)
+        assert re.search(r"you: My name is Alice +\d\d:\d\d", line), line
+        assert "-1" not in line
         # The newest entry is marked and highlighted, without a preview being asked for.
         assert rows[3].lstrip().startswith("◆")
         assert app.query_one(TimelineList).highlighted == 3
@@ -139,8 +146,13 @@ async def test_rewind_makes_a_visible_branch_and_left_right_switch_it(
         text = screen_text(app)
         assert "branch 2 of 2 · current" in text
         assert "you: other path" in text
-        # Switching branches is browsing, not previewing or rewinding.
-        assert app.got == []
+        # Switching branches chooses which branch the thread shows (its end),
+        # not a preview or a rewind.
+        chosen = ids_of(app, HistoryPane.BranchChosen)
+        assert len(chosen) == 2
+        assert [m.text for m in service.load_messages(thread_id, chosen[0])][-2] == "I like tea"
+        assert chosen[1] == service.history(thread_id).head_id
+        assert all(isinstance(m, HistoryPane.BranchChosen) for m in app.got)
 
 
 async def test_highlight_previews_and_enter_rewinds_with_the_entry_id(
@@ -155,7 +167,10 @@ async def test_highlight_previews_and_enter_rewinds_with_the_entry_id(
         await pilot.press("up")
         row = pane.rows[timeline.highlighted or 0]
         assert "you: other path" in row.text.plain
-        assert ids_of(app, HistoryPane.CheckpointPreviewed) == [row.checkpoint_id]
+        # A "you" row previews the conversation with that message in it.
+        assert ids_of(app, HistoryPane.CheckpointPreviewed) == [row.preview_id]
+        shown = service.load_messages(thread_id, row.preview_id)
+        assert [m.text for m in shown][-1] == "other path"
         assert app.got[0].thread_id == thread_id  # type: ignore[attr-defined]
         await pilot.press("enter")
         assert ids_of(app, HistoryPane.RewindRequested) == [row.checkpoint_id]
@@ -189,7 +204,7 @@ async def test_rewinding_to_an_entry_on_another_branch_forks_again(
         assert "⑂ branch 1 of 2 · current" in rows[0]
         assert any("branch 2 of 2 · current" in r for r in rows)
         assert "rewound to before “you: I like tea”" in rows[-1]
-        assert rows[-1].lstrip().startswith("◆")
+        assert rows[-1].lstrip("│ ").startswith("◆")
         # Nothing was lost: the other path is still one key away.
         await pilot.press("home", "right")
         assert any("you: other path" in r for r in labels(pane))
@@ -217,7 +232,7 @@ async def test_regenerate_and_edit_give_nested_forks(service: ChatService) -> No
         assert "branch 1 of 2" in rows[0]
         assert "you: one" in rows[1]
         nested = next(r for r in rows[1:] if "branch" in r)
-        assert "branch 2 of 2" in nested and nested.startswith("  ")
+        assert "branch 2 of 2" in nested and nested.startswith("│ ")
         assert sum("you: two" in r for r in rows) == 1
 
 
@@ -231,7 +246,7 @@ async def test_click_previews_but_never_rewinds(service: ChatService) -> None:
         # Row 0 of the timeline is at y=0 inside the list (no border).
         await pilot.click(TimelineList, offset=(5, target))
         await pilot.pause()
-        assert ids_of(app, HistoryPane.CheckpointPreviewed) == [pane.rows[target].checkpoint_id]
+        assert ids_of(app, HistoryPane.CheckpointPreviewed) == [pane.rows[target].preview_id]
         assert ids_of(app, HistoryPane.RewindRequested) == []
         # A click on the fork row switches to its next branch.
         await pilot.click(TimelineList, offset=(5, 0))
@@ -468,3 +483,19 @@ def test_snapshot_history_pane_other_branch(snap_compare: object) -> None:
     assert snap_compare(  # type: ignore[operator]
         Host(snapshot_history()), terminal_size=(60, 30), press=["up", "left"]
     )
+
+
+async def test_the_highlighted_entry_is_shown_in_full_below_a_narrow_list(
+    service: ChatService,
+) -> None:
+    t = service.create_thread()
+    long = "Please plan a three day walking trip around Lisbon with cafés"
+    list(service.send(t.id, long))
+    app = Host(service.history(t.id))
+    async with app.run_test(size=(36, 20)) as pilot:
+        await pilot.pause()
+        await pilot.press("up")
+        row_line = next(ln for ln in screen_text(app).splitlines() if "you: Please" in ln)
+        assert "cafés" not in row_line  # the row is cut to the narrow width...
+        detail = app.query_one("#history-detail", Static)
+        assert long in str(detail.render()).replace("\n", " ")  # ...the detail is not

@@ -1,9 +1,12 @@
 """The history pane: a thread's checkpoints as a timeline, with its branches.
 
 Built from the service's `History` (metadata only) once per change. The person
-previews an entry by highlighting it, rewinds with Enter, and at a fork point
-switches between branches with left/right. The pane never calls the service:
-it posts messages and the app sets ``history``.
+previews an entry by highlighting it (a message of theirs with the message in
+the conversation), rewinds with Enter, and at a fork point switches between
+branches with left/right, which makes that branch the thread's (nothing is
+written: the app records the choice). Each row says who and what, with its
+time at the right; the highlighted entry is shown in full below the list.
+The pane never calls the service: it posts messages and the app sets ``history``.
 
 Only the newest ``PAGE`` rows are shown, one line each (an OptionList measures
 every option); an "earlier entries…" row at the top shows the next page, and
@@ -59,6 +62,9 @@ class TimelineRow:
     current: bool = False
     depth: int = 0
     is_more: bool = False  # the "earlier entries…" row
+    # What highlighting the row shows: for a "you" row the checkpoint after
+    # it, where the message is part of the conversation.
+    preview_id: str = ""
 
     @property
     def is_entry(self) -> bool:
@@ -131,6 +137,17 @@ class BranchTree:
             node = options[index]
             out.append(node)
         return out
+
+
+class RowText(Text):
+    """A row's text with its time, drawn at the right edge (never cut off)."""
+
+    when: str = ""
+
+
+def _indent(depth: int) -> str:
+    # Tree glyphs: an entry under a fork sits on its branch's line.
+    return "│ " * min(depth, _MAX_INDENT)
 
 
 def _shown(tree: BranchTree, path: list[str], i: int) -> bool:
@@ -208,8 +225,15 @@ class TimelineList(SteadyScrollSizes, OptionList):
         self, prompt: object, style: VisualStyle, padding: Spacing, width: int
     ) -> Strip:
         base = style.rich_style
+        when = prompt.when if isinstance(prompt, RowText) else ""
         text = prompt.copy() if isinstance(prompt, Text) else Text(str(prompt))
-        text.truncate(max(0, width - padding.width), overflow="ellipsis")
+        room = max(0, width - padding.width)
+        # The time keeps its place at the right while there is room for it.
+        if when and room >= len(when) + 12:
+            text.truncate(room - len(when) - 1, overflow="ellipsis", pad=True)
+            text.append(" " + when, style="dim")
+        else:
+            text.truncate(room, overflow="ellipsis")
         segments = [Segment(" " * padding.left, base)]
         segments += [
             Segment(part, base + part_style if part_style else base)
@@ -250,6 +274,13 @@ class HistoryPane(Widget):
         border: none;
         text-wrap: nowrap;
         text-overflow: ellipsis;
+    }
+    HistoryPane #history-detail {
+        /* The highlighted entry in full: rows are one line in a narrow panel. */
+        height: auto;
+        max-height: 3;
+        padding: 0 1;
+        color: $text-muted;
     }
     HistoryPane #history-actions {
         height: auto;
@@ -293,6 +324,16 @@ class HistoryPane(Widget):
     class BackToLatestRequested(Message):
         """Sent when the person asks to leave the preview and return to the latest."""
 
+    class BranchChosen(Message):
+        """Sent when the person switches to another branch at a fork: the
+        thread shows (and the next message continues) the branch ending at
+        ``checkpoint_id``. Nothing is written to the thread's checkpoints."""
+
+        def __init__(self, checkpoint_id: str, thread_id: str = "") -> None:
+            super().__init__()
+            self.checkpoint_id = checkpoint_id
+            self.thread_id = thread_id
+
     class EarlierRequested(Message):
         """Sent when the person asks for entries older than the checkpoints read."""
 
@@ -323,12 +364,13 @@ class HistoryPane(Widget):
         # when that changes, not on every new listing.
         self._had_forks: bool | None = None
         # Rows of the last rebuild and of this one, by what they show.
-        self._entries: dict[tuple[CheckpointInfo, int, bool, bool], TimelineRow] = {}
-        self._last_entries: dict[tuple[CheckpointInfo, int, bool, bool], TimelineRow] = {}
+        self._entries: dict[tuple[CheckpointInfo, int, bool, bool, str], TimelineRow] = {}
+        self._last_entries: dict[tuple[CheckpointInfo, int, bool, bool, str], TimelineRow] = {}
 
     def compose(self) -> ComposeResult:
         yield Static(id="history-summary", markup=False)
         yield TimelineList(id="history-timeline", markup=False)
+        yield Static(id="history-detail", markup=False)
         with Horizontal(id="history-actions"):
             yield Button("Rewind here", id="history-rewind", compact=True, disabled=True)
             yield Button("Back to latest", id="history-latest", compact=True)
@@ -343,10 +385,19 @@ class HistoryPane(Widget):
     # -- building ---------------------------------------------------------------
 
     def _time(self, created_at: float) -> str:
+        """Short: the time today, the weekday and time this week, else the date."""
         try:
-            return datetime.fromtimestamp(created_at, self._tz).strftime("%H:%M")
+            when = datetime.fromtimestamp(created_at, self._tz)
         except (OverflowError, OSError, ValueError):
             return "--:--"
+        now = datetime.now(self._tz)
+        if when.date() == now.date():
+            return when.strftime("%H:%M")
+        if 0 < (now.date() - when.date()).days < 7:
+            return when.strftime("%a %H:%M")
+        if when.year == now.year:
+            return when.strftime("%b %d")
+        return when.strftime("%Y-%m-%d")
 
     def _rows(self, tree: BranchTree) -> list[TimelineRow]:
         self._last_entries, self._entries = self._entries, {}
@@ -363,8 +414,8 @@ class HistoryPane(Widget):
             options = tree.branches[node]
             chosen = path[index_of[node] + 1] if node else path[0]
             current = chosen in branch_ids
-            text = Text("  " * min(depth, _MAX_INDENT))
-            text.append(f"⑂ branch {options.index(chosen) + 1} of {len(options)}", style="bold")
+            text = Text(_indent(depth))
+            text.append(f"├─⑂ branch {options.index(chosen) + 1} of {len(options)}", style="bold")
             text.append(" · current" if current else "", style="dim")
             text.append("  ←/→", style="dim")
             rows.append(TimelineRow(_FORK + node, node, text, True, current, depth))
@@ -384,40 +435,49 @@ class HistoryPane(Widget):
                 )
                 if current:
                     last_current = len(rows)
-                rows.append(self._entry(cp, depth, current))
+                preview = nxt if cp.kind == "user" and nxt is not None else ""
+                rows.append(self._entry(cp, depth, current, preview_id=preview))
             if fork_here and cp.kind != "user":
                 fork_row(node)
         if last_current is not None:
             row = rows[last_current]
             cp = tree.by_id[row.checkpoint_id]
-            rows[last_current] = self._entry(cp, row.depth, current=True, latest=True)
+            rows[last_current] = self._entry(
+                cp, row.depth, current=True, latest=True, preview_id=row.preview_id
+            )
         return rows
 
     def _entry(
-        self, cp: CheckpointInfo, depth: int, current: bool, latest: bool = False
+        self,
+        cp: CheckpointInfo,
+        depth: int,
+        current: bool,
+        latest: bool = False,
+        preview_id: str = "",
     ) -> TimelineRow:
         # The same row as in the last rebuild where nothing about it changed:
         # its text (and the list's drawing of it) is reused.
-        key = (cp, depth, current, latest)
-        row = self._last_entries.get(key) or self._new_entry(cp, depth, current, latest)
+        key = (cp, depth, current, latest, preview_id)
+        row = self._last_entries.get(key) or self._new_entry(cp, depth, current, latest, preview_id)
         self._entries[key] = row
         return row
 
     def _new_entry(
-        self, cp: CheckpointInfo, depth: int, current: bool, latest: bool
+        self, cp: CheckpointInfo, depth: int, current: bool, latest: bool, preview_id: str
     ) -> TimelineRow:
-        indent = "  " * min(depth, _MAX_INDENT)
         marker = "◆ " if latest else "● " if current else "○ "
-        text = Text(indent)
+        text = RowText(_indent(depth))
+        text.when = self._time(cp.created_at)
         text.append(marker, style="bold" if current else "dim")
-        text.append(f"{cp.step:>3} {self._time(cp.created_at)} ", style="dim")
         # One line per entry: a mark before the summary (a long summary is cut
         # at the end), explained in the summary line above the timeline.
         if cp.profile_updated:
             text.append(f"{PROFILE_MARK} ", style="italic")
         summary = one_line(cp.summary or cp.kind, 120)
         text.append(summary, style="bold" if latest else "" if current else "dim")
-        return TimelineRow(_ENTRY + cp.id, cp.id, text, current=current, depth=depth)
+        return TimelineRow(
+            _ENTRY + cp.id, cp.id, text, current=current, depth=depth, preview_id=preview_id
+        )
 
     def _rebuild(self) -> None:
         history = self.history
@@ -502,6 +562,21 @@ class HistoryPane(Widget):
     def _update_buttons(self) -> None:
         row = self._highlighted_row()
         self.query_one("#history-rewind", Button).disabled = row is None or not row.is_entry
+        self.query_one("#history-detail", Static).update(self._detail(row))
+
+    def _detail(self, row: TimelineRow | None) -> Text:
+        """Who, when and what of the highlighted entry, not cut to the row's width."""
+        tree = self._tree
+        if row is None or not row.is_entry or tree is None:
+            return Text()
+        cp = tree.by_id[row.checkpoint_id]
+        try:
+            when = datetime.fromtimestamp(cp.created_at, self._tz).strftime("%Y-%m-%d %H:%M")
+        except (OverflowError, OSError, ValueError):
+            when = "--"
+        text = Text(f"{when} · ", style="dim")
+        text.append(one_line(cp.summary or cp.kind, 200))
+        return text
 
     @on(OptionList.OptionHighlighted, "#history-timeline")
     def _highlighted(self, event: OptionList.OptionHighlighted) -> None:
@@ -509,7 +584,8 @@ class HistoryPane(Widget):
         self._update_buttons()
         row = self._highlighted_row()
         if row is not None and row.is_entry:
-            self.post_message(self.CheckpointPreviewed(row.checkpoint_id, self._history_thread()))
+            shown = row.preview_id or row.checkpoint_id
+            self.post_message(self.CheckpointPreviewed(shown, self._history_thread()))
 
     @on(OptionList.OptionSelected, "#history-timeline")
     def _selected(self, event: OptionList.OptionSelected) -> None:
@@ -580,3 +656,7 @@ class HistoryPane(Widget):
         after = path[path.index(node) + 1] if node else path[0]
         self._choices[node] = (options.index(after) + delta) % len(options)
         self._render_rows(focus_id=fork.option_id)
+        # The thread now shows this branch: its end is where it continues.
+        end = tree.path(self._choices)
+        if end:
+            self.post_message(self.BranchChosen(end[-1], self._history_thread()))

@@ -73,6 +73,11 @@ class ProvenanceLink(Static):
             )
 
 
+def forgot_notice(fact: ProfileFact) -> str:
+    """What the app says after forgetting ``fact``: how to take it back."""
+    return f"Forgot {one_line(fact.value, 60)} — u to undo"
+
+
 class FactRow(Widget, can_focus=True):
     """One fact: its value, its provenance, and the actions on it."""
 
@@ -129,7 +134,7 @@ class FactRow(Widget, can_focus=True):
             self.focus()
 
     def action_forget(self) -> None:
-        self.post_message(ProfilePanel.FactForgotten(self.fact.key))
+        self.post_message(ProfilePanel.FactForgotten(self.fact.key, self.fact))
 
     def action_open_provenance(self) -> None:
         if self.fact.thread_id:
@@ -168,6 +173,10 @@ class FactRow(Widget, can_focus=True):
 
 class ProfilePanel(Widget):
     """What the agent knows about the person; the app sets ``facts``."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("u", "undo_forget", "Undo forget", show=False),
+    ]
 
     DEFAULT_CSS = """
     ProfilePanel {
@@ -249,9 +258,17 @@ class ProfilePanel(Widget):
     class FactForgotten(Message):
         """Sent when the person asked to forget one fact."""
 
-        def __init__(self, key: str) -> None:
+        def __init__(self, key: str, fact: ProfileFact | None = None) -> None:
             super().__init__()
             self.key = key
+            self.fact = fact  # as it was: what undo puts back
+
+    class FactRestored(Message):
+        """Sent when the person undid forgetting a fact (``u``)."""
+
+        def __init__(self, fact: ProfileFact) -> None:
+            super().__init__()
+            self.fact = fact
 
     class ForgetAllRequested(Message):
         """Sent when the person asked to forget everything (the app confirms first)."""
@@ -276,6 +293,8 @@ class ProfilePanel(Widget):
         super().__init__(name=name, id=id, classes=classes)
         self._tz = tz
         self._loading = True
+        # The fact forgotten last, until undone: ``u`` puts it back.
+        self.last_forgotten: ProfileFact | None = None
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="profile-toolbar"):
@@ -331,9 +350,22 @@ class ProfilePanel(Widget):
                 target = rows[min(keep[1], len(rows) - 1)]
             if target is not None:
                 target.focus()
+            else:
+                # The last fact went: the keyboard stays here (u undoes it).
+                body.focus()
         editing = next((r for r in rows if draft and r.fact.key == draft[0]), None)
         if editing is not None and draft is not None:
             editing.action_edit(draft[1], focus=keep is not None and keep[0] == draft[0])
+
+    @on(FactForgotten)
+    def _remember_forgotten(self, event: FactForgotten) -> None:
+        # Not stopped: the app does the forgetting.
+        self.last_forgotten = event.fact
+
+    def action_undo_forget(self) -> None:
+        fact, self.last_forgotten = self.last_forgotten, None
+        if fact is not None:
+            self.post_message(self.FactRestored(fact))
 
     @on(Button.Pressed, "#profile-forget-all")
     def _forget_all(self, event: Button.Pressed) -> None:
