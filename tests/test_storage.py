@@ -148,7 +148,10 @@ def test_storage_per_turn_does_not_grow_with_the_conversation(
     early = first / 100
     # A plain message list would make later turns cost several times more.
     assert later < 1.6 * early, (early, later)
-    assert size() < 5_000_000
+    # LangGraph's own format (no compression) and the running summary copied
+    # into every checkpoint of a thread past the offline window: 6.3 MB at 300
+    # turns here (it was under 5 MB compressed; see README "Benchmarks").
+    assert size() < 8_000_000
 
 
 class V0State(TypedDict):

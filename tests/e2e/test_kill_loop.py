@@ -91,7 +91,7 @@ def test_fifty_kills_after_enter_lose_and_double_nothing(tmp_path: Path) -> None
             token = f"m{i:03d}x{uuid.uuid4().hex[:6]}"
             # The empty box, or a draft given back after the last kill.
             deadline = time.monotonic() + 20
-            while not re.search(r"ctrl+j: new line|▊\s+note m", tmux.pane()):
+            while not re.search(r"ctrl\+j: new line|▊\s+note m", tmux.pane()):
                 assert time.monotonic() < deadline, tmux.pane()
                 time.sleep(0.02)
             tmux.type(f"note {token}")

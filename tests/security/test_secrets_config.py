@@ -336,13 +336,13 @@ PASSWORD_CHARS = st.characters(
 @given(st.text(alphabet=PASSWORD_CHARS, min_size=4))
 def test_any_password_in_a_url_is_redacted(password: str) -> None:
     for form in (
-        f"postgresql://u:{password}@h:5432/db",
-        f"redis://:{password}@h:6379/0",
-        f"http://h/v1?x=1&token={password}",
-        f"host=h password={password} dbname=d",
+        "postgresql://u:{}@h:5432/db",
+        "redis://:{}@h:6379/0",
+        "http://h/v1?x=1&token={}",
+        "host=h password={} dbname=d",
     ):
-        out = redact_secrets(form)
-        assert "***" in out and password not in out.replace("***", ""), (form, out)
+        # Exactly the password goes (it may also be a word of the rest: "name").
+        assert redact_secrets(form.format(password)) == form.format("***"), form
 
 
 PG_PASS = "pgPASS-3f9a1c77"
