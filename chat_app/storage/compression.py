@@ -6,8 +6,8 @@ stock LangGraph fail (``Unknown serialization type``). Blobs already stored
 like this are still read, and ``chat-app upgrade-storage`` rewrites them in
 LangGraph's own format.
 
-Shared by the serializer (:mod:`chat_app.core.serde`) and the start-up head
-reader (:mod:`chat_app.core.head_reader`), which reads blobs without
+Shared by the serializer (:mod:`chat_app.storage.serde`) and the start-up head
+reader (:mod:`chat_app.storage.sqlite.head_reader`), which reads blobs without
 LangGraph: nothing here imports it.
 
 Most blobs are small: a turn writes a few checkpoints of a few hundred bytes

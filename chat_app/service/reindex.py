@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from chat_app.core.index import uuid6_time
 from chat_app.safe_text import one_line
+from chat_app.storage.sqlite.index import uuid6_time
 
 if TYPE_CHECKING:
-    from chat_app.core.events import ThreadInfo
-    from chat_app.core.service import ChatService
+    from chat_app.service.events import ThreadInfo
+    from chat_app.service.facade import ChatService
 
 TITLE_CHARS = 60
 

@@ -24,17 +24,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from chat_app.core.checkpoint_schema import create_checkpoint_tables
-from chat_app.core.events import ChatMessage
-from chat_app.core.head_reader import read_head
-from chat_app.core.index import ThreadIndex
-from chat_app.core.locks import ThreadLock
-from chat_app.core.private_files import create_private_file, make_private_dir
+from chat_app.service.events import ChatMessage
+from chat_app.storage.private_files import create_private_file, make_private_dir
+from chat_app.storage.sqlite.checkpoint_schema import create_checkpoint_tables
+from chat_app.storage.sqlite.head_reader import read_head
+from chat_app.storage.sqlite.index import ThreadIndex
+from chat_app.storage.sqlite.locks import ThreadLock
 
 if TYPE_CHECKING:
     from langgraph.store.sqlite import SqliteStore
 
-    from chat_app.core.fast_saver import FastSqliteSaver
+    from chat_app.storage.sqlite.fast_saver import FastSqliteSaver
 
 DB_NAME = "chat.db"
 # Written at a clean close: the database file as it was left. A start that
@@ -150,7 +150,7 @@ class SqliteBackend:
         # imported first: another start need not wait for our imports.
         import langgraph.store.sqlite  # noqa: F401
 
-        import chat_app.core.fast_saver  # noqa: F401
+        import chat_app.storage.sqlite.fast_saver  # noqa: F401
 
         setup = self.lock(SETUP_LOCK)
         if not setup.acquire(self.busy_timeout_s, poll_s=0.01):
@@ -239,8 +239,8 @@ def open_saver(path: Path, busy_timeout_s: float) -> FastSqliteSaver:
 
 
 def saver_on(conn: sqlite3.Connection) -> FastSqliteSaver:
-    from chat_app.core.fast_saver import FastSqliteSaver
-    from chat_app.core.serde import strict_serde
+    from chat_app.storage.serde import strict_serde
+    from chat_app.storage.sqlite.fast_saver import FastSqliteSaver
     from graphs.state import DELTA_REDUCERS
 
     saver = FastSqliteSaver(conn, serde=strict_serde(), reducers=DELTA_REDUCERS)

@@ -28,11 +28,11 @@ from typing import TYPE_CHECKING, Any
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.runnables import RunnableConfig
 
-from chat_app.core.events import ChatMessage, ThreadInfo
 from chat_app.safe_text import clean_input, one_line
+from chat_app.service.events import ChatMessage, ThreadInfo
 
 if TYPE_CHECKING:
-    from chat_app.core.service import ChatService
+    from chat_app.service.facade import ChatService
 
 FORMAT = "chat-app-thread"
 VERSION = 2
@@ -115,7 +115,7 @@ def _messages(value: Any, where: str, budget: list[int]) -> list[ChatMessage]:
     budget[0] -= len(items)
     if budget[0] < 0:
         raise ImportRefused(f"too many messages (the limit is {MAX_TOTAL_MESSAGES:,})")
-    from chat_app.core.service import MAX_MESSAGE_CHARS
+    from chat_app.service.facade import MAX_MESSAGE_CHARS
 
     out: list[ChatMessage] = []
     seen: set[str] = set()
@@ -240,7 +240,7 @@ def import_thread(
     """Rebuild an exported thread; refuse (changing nothing) on any problem.
 
     ``step`` is called after every write (the crash tests stop the process there)."""
-    from chat_app.core.service import ServiceError
+    from chat_app.service.facade import ServiceError
 
     try:
         doc = parse(data)
@@ -349,7 +349,7 @@ def read_import_file(name: str) -> str:
     import sys
     from pathlib import Path
 
-    from chat_app.core.service import ServiceError
+    from chat_app.service.facade import ServiceError
 
     limit = MAX_IMPORT_BYTES
     try:

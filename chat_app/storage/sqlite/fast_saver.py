@@ -25,7 +25,7 @@ database) without slowing a long thread down.
 Older databases have ``checkpoints`` as a ``WITHOUT ROWID`` table (same
 columns and key as SqliteSaver's), made while checkpoints were stored
 compressed and small; a new database gets SqliteSaver's own layout (see
-:mod:`chat_app.core.checkpoint_schema`). Every query is the same on both.
+:mod:`chat_app.storage.sqlite.checkpoint_schema`). Every query is the same on both.
 
 Metadata is written as compact JSON, without an empty ``parents`` map
 (LangGraph reads it with ``{}`` as the default): it is in every row, and the
@@ -57,8 +57,8 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.sqlite import SqliteSaver
 
-from chat_app.core.checkpoint_schema import CHECKPOINTS_SCHEMA
-from chat_app.core.head_reader import CHAIN_SQL, counters
+from chat_app.storage.sqlite.checkpoint_schema import CHECKPOINTS_SCHEMA
+from chat_app.storage.sqlite.head_reader import CHAIN_SQL, counters
 from graphs.langgraph_compat import delta_snapshot, snapshot_value, writes_sort_key
 
 if TYPE_CHECKING:

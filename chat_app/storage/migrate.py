@@ -35,8 +35,13 @@ from typing import TYPE_CHECKING, Any
 
 from langgraph.checkpoint.base import CheckpointMetadata
 
-from chat_app.core.pg_backend import PgBackend, open_pg
-from chat_app.core.sqlite_backend import DB_NAME, SqliteBackend, StorageError, open_sqlite_backend
+from chat_app.storage.postgres.backend import PgBackend, open_pg
+from chat_app.storage.sqlite.backend import (
+    DB_NAME,
+    SqliteBackend,
+    StorageError,
+    open_sqlite_backend,
+)
 from graphs.facts import PROFILE_ROOT, profile_owner
 
 if TYPE_CHECKING:
@@ -348,7 +353,7 @@ def run_migrate_command(settings: Settings, dsn: str) -> int:
     """``chat-app migrate --to DSN``: one summary line, or one error line."""
     import sys
 
-    from chat_app.core.pg_backend import describe_dsn
+    from chat_app.storage.postgres.backend import describe_dsn
 
     try:
         report = migrate(

@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
-from chat_app.core.events import ChatMessage
+from chat_app.service.events import ChatMessage
 from graphs.user_key import user_label
 
 log = logging.getLogger(__name__)
@@ -231,7 +231,7 @@ def open_short_term(redis_url: str) -> InProcessTier | RedisTier:
 
 
 class LocalStore(Protocol):
-    """Values kept on this machine between runs (chat_app/core/local_state.py)."""
+    """Values kept on this machine between runs (chat_app/service/local_state.py)."""
 
     def get(self, key: str) -> str | None: ...
 

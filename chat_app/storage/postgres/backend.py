@@ -8,7 +8,7 @@ Several instances (on several hosts) use one database:
   the SQLite backend;
 - the app's own tables (threads, search text, timeline notes, partial
   replies) in the same database: :class:`PgThreadIndex`, with the same
-  methods and semantics as :class:`chat_app.core.index.ThreadIndex`;
+  methods and semantics as :class:`chat_app.storage.sqlite.index.ThreadIndex`;
 - one writer per thread: :class:`PgWriterLock`, a session advisory lock on a
   connection of its own, held for the run. PostgreSQL drops it when that
   connection ends, so a killed holder cannot keep the thread locked;
@@ -27,10 +27,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from chat_app.core.events import ChatMessage, CheckpointInfo, ThreadInfo
-from chat_app.core.index import APP_TABLES, escape_like, uuid6_time
-from chat_app.core.serde import strict_serde
-from chat_app.core.sqlite_backend import StorageError
+from chat_app.service.events import ChatMessage, CheckpointInfo, ThreadInfo
+from chat_app.storage.serde import strict_serde
+from chat_app.storage.sqlite.backend import StorageError
+from chat_app.storage.sqlite.index import APP_TABLES, escape_like, uuid6_time
 
 if TYPE_CHECKING:
     from chat_app.config import Settings

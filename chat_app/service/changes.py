@@ -35,11 +35,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from chat_app.core.events import CheckpointInfo, ThreadInfo
+from chat_app.service.events import CheckpointInfo, ThreadInfo
 
 if TYPE_CHECKING:
-    from chat_app.core.backend import Index
-    from chat_app.core.short_term import RedisTier
+    from chat_app.service.short_term import RedisTier
+    from chat_app.storage.backend import Index
 
 log = logging.getLogger(__name__)
 
@@ -249,7 +249,7 @@ class PgChangeFeed(ChangeFeed):
             conn.execute("SELECT pg_notify(%s, %s)", (PG_CHANNEL, payload))
 
     def _listen(self, on_connected: Callable[[], None]) -> None:
-        from chat_app.core.pg_backend import connect
+        from chat_app.storage.postgres.backend import connect
 
         with connect(self.dsn) as conn:
             conn.execute(f"LISTEN {PG_CHANNEL}")
@@ -262,7 +262,7 @@ class PgChangeFeed(ChangeFeed):
 def open_change_feed(user_id: str, tier: Any, backend: Any) -> ChangeFeed:
     """Redis pub/sub if Redis is configured, else LISTEN/NOTIFY on postgres,
     else no feed."""
-    from chat_app.core.short_term import RedisTier
+    from chat_app.service.short_term import RedisTier
 
     if isinstance(tier, RedisTier):
         return RedisChangeFeed(user_id, tier)

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from chat_app.core.events import CheckpointInfo, ThreadInfo
+from chat_app.service.events import CheckpointInfo, ThreadInfo
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS app_threads (

@@ -2,7 +2,7 @@
 
 It owns the compiled graph, the checkpointer, the profile store, the threads
 index, the per-thread locks and the single retry layer. Everything it returns
-is plain data (``chat_app.core.events``); it never imports Textual.
+is plain data (``chat_app.service.events``); it never imports Textual.
 
 Threading: methods are synchronous and safe to call from worker threads; one
 reply per thread at a time (a file lock shared with other processes).
@@ -26,9 +26,9 @@ from typing import TYPE_CHECKING, Any, cast
 import tenacity
 
 from chat_app.config import Settings
-from chat_app.core.backend import Backend, WriterLock, open_backend
-from chat_app.core.changes import Change, NotifyingIndex, open_change_feed
-from chat_app.core.events import (
+from chat_app.safe_text import clean_input, is_blank, one_line
+from chat_app.service.changes import Change, NotifyingIndex, open_change_feed
+from chat_app.service.events import (
     ChatMessage,
     CheckpointInfo,
     Event,
@@ -45,11 +45,11 @@ from chat_app.core.events import (
     Token,
     UserMessageSaved,
 )
-from chat_app.core.local_state import LocalValues
-from chat_app.core.outbox import Outbox, Unsent
-from chat_app.core.private_files import make_private_dir
-from chat_app.core.short_term import MessageCache, SessionContext, open_short_term
-from chat_app.safe_text import clean_input, is_blank, one_line
+from chat_app.service.local_state import LocalValues
+from chat_app.service.outbox import Outbox, Unsent
+from chat_app.service.short_term import MessageCache, SessionContext, open_short_term
+from chat_app.storage.backend import Backend, WriterLock, open_backend
+from chat_app.storage.private_files import make_private_dir
 from graphs.context import ChatContext
 from graphs.errors import ModelCallError, ProfileStoreError, StreamInterrupted, classify
 from graphs.facts import ProfileFact
@@ -74,7 +74,7 @@ MAX_SEARCH_CHARS = 1_000
 # can show what had been written.
 PARTIAL_SAVE_INTERVAL_S = 0.5
 # What this machine keeps between runs: the outbox (messages between Enter and
-# their input checkpoint) and the session (chat_app/core/local_state.py).
+# their input checkpoint) and the session (chat_app/service/local_state.py).
 LOCAL_FILE = "local.db"
 
 
@@ -168,7 +168,7 @@ def _reading(
     thread_id: str, checkpoint_id: str | None = None
 ) -> contextlib.AbstractContextManager[None]:
     """Deserialize inside this block: damage becomes ``DamagedCheckpoint``."""
-    from chat_app.core.damage import reading
+    from chat_app.service.damage import reading
 
     return reading(thread_id, checkpoint_id)
 
@@ -224,7 +224,7 @@ class ChatService:
         self._sleep = sleep
         self.backend: Backend = open_backend(settings)
         # Short-term tier (Redis or in-process) and the change feed to other
-        # instances; see chat_app/core/short_term.py and changes.py.
+        # instances; see chat_app/service/short_term.py and changes.py.
         self.short_term = open_short_term(settings.short_term.redis_url)
         self.session = SessionContext(
             self.short_term, self.user_id, settings.short_term.session_ttl_s, self._local_values
@@ -339,7 +339,7 @@ class ChatService:
     @property
     def outbox(self) -> Outbox:
         """Where a sent message is kept until its input checkpoint is on disk
-        (chat_app/core/outbox.py); opened on first use."""
+        (chat_app/service/outbox.py); opened on first use."""
         with self._outbox_lock:
             if self._outbox is None:
                 data_dir = self.settings.data_dir
@@ -378,7 +378,7 @@ class ChatService:
 
     @contextlib.contextmanager
     def _outbox_errors(self) -> Iterator[None]:
-        from chat_app.core.sqlite_backend import describe_sqlite_error
+        from chat_app.storage.sqlite.backend import describe_sqlite_error
 
         try:
             yield
@@ -541,7 +541,7 @@ class ChatService:
 
     def delete_thread(self, thread_id: str) -> None:
         """Remove the thread's checkpoints, writes, index rows and notes."""
-        from chat_app.core import privacy
+        from chat_app.service import privacy
 
         self.get_thread(thread_id)
         with self._lock(thread_id, wait_s=self.settings.storage.busy_timeout_s):
@@ -561,7 +561,7 @@ class ChatService:
         return {"configurable": conf}
 
     def _state_values(self, thread_id: str, checkpoint_id: str | None = None) -> dict[str, Any]:
-        from chat_app.core.damage import check_messages
+        from chat_app.service.damage import check_messages
         from graphs.state import migrate_values
 
         with _reading(thread_id, checkpoint_id):
@@ -1025,7 +1025,7 @@ class ChatService:
             self._cancels.pop(thread_id, None)
 
     def _storage_message(self, exc: Exception) -> str:
-        from chat_app.core.sqlite_backend import SqliteBackend, describe_sqlite_error
+        from chat_app.storage.sqlite.backend import SqliteBackend, describe_sqlite_error
 
         if isinstance(exc, ProfileStoreError):
             # A database error under it is described like any other, and named.
@@ -1035,7 +1035,7 @@ class ChatService:
                 return str(exc)
             return self._storage_message(cause) + " (profile store)"
         if not isinstance(exc, sqlite3.Error):
-            from chat_app.core.pg_backend import describe_pg_error
+            from chat_app.storage.postgres.backend import describe_pg_error
 
             return describe_pg_error(self.backend.location, exc)
         if isinstance(self.backend, SqliteBackend):
@@ -1378,7 +1378,7 @@ class ChatService:
     def export_thread(self, thread_id: str, fmt: str = "md") -> str:
         """Markdown to read, or JSON (every branch) that :meth:`import_thread` takes."""
         if fmt == "json":
-            from chat_app.core import transfer
+            from chat_app.service import transfer
 
             return transfer.export_json(self, thread_id)
         info = self.get_thread(thread_id)
@@ -1398,6 +1398,6 @@ class ChatService:
         A malformed or hostile file is refused (ServiceError, one line) before
         anything is written; ``new_id`` imports a copy under a fresh id.
         """
-        from chat_app.core import transfer
+        from chat_app.service import transfer
 
         return transfer.import_thread(self, data, new_id=new_id)

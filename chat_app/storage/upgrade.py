@@ -21,8 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from chat_app.core.checkpoint_schema import CHECKPOINTS_SCHEMA
-from chat_app.core.compression import COMPRESS_PREFIX, ZDICT_PREFIX, decompress
+from chat_app.storage.compression import COMPRESS_PREFIX, ZDICT_PREFIX, decompress
+from chat_app.storage.sqlite.checkpoint_schema import CHECKPOINTS_SCHEMA
 
 # (table, key columns, type column, blob column) per backend.
 SQLITE_TABLES = (

@@ -5,7 +5,7 @@ through the graph (``get_state``) means LangChain and LangGraph (over a second
 of imports at start-up) and a pydantic object per message. Here the same rows
 are read with plain SQL and decoded with msgpack into dicts: the walk from the
 head up to the nearest snapshot of the message channel is the one
-:class:`~chat_app.core.fast_saver.FastSqliteSaver` does, and the writes since
+:class:`~chat_app.storage.sqlite.fast_saver.FastSqliteSaver` does, and the writes since
 are folded the way ``add_messages`` folds them (replace by id, else append).
 
 Only the usual shape is handled: messages of LangChain's own classes with
@@ -24,8 +24,8 @@ from typing import Any
 
 import ormsgpack
 
-from chat_app.core.compression import decompress
-from chat_app.core.events import ChatMessage
+from chat_app.service.events import ChatMessage
+from chat_app.storage.compression import decompress
 from graphs.langgraph_compat import COUNTERS, EXT_DELTA_SNAPSHOT, EXT_PYDANTIC_V2
 
 # The state schema this reader knows (graphs.state.STATE_VERSION). Channels

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from langgraph.store.base import BaseStore
 
     from chat_app.config import Settings
-    from chat_app.core.events import ChatMessage, CheckpointInfo, ThreadInfo
+    from chat_app.service.events import ChatMessage, CheckpointInfo, ThreadInfo
 
 
 class WriterLock(Protocol):
@@ -42,8 +42,8 @@ class WriterLock(Protocol):
 
 class Index(Protocol):
     """The app's own tables (threads, search text, timeline notes, partial
-    replies): ``chat_app.core.index.ThreadIndex`` on SQLite,
-    ``chat_app.core.pg_backend.PgThreadIndex`` on PostgreSQL."""
+    replies): ``chat_app.storage.sqlite.index.ThreadIndex`` on SQLite,
+    ``chat_app.storage.postgres.backend.PgThreadIndex`` on PostgreSQL."""
 
     def create(self, user_id: str, title: str = "", thread_id: str | None = None) -> ThreadInfo: ...
 
@@ -145,10 +145,10 @@ class Backend(Protocol):
 
 def open_backend(settings: Settings) -> Backend:
     if settings.storage.backend == "postgres":
-        from chat_app.core.pg_backend import open_postgres  # type: ignore[import-not-found,unused-ignore]
+        from chat_app.storage.postgres.backend import open_postgres  # type: ignore[import-not-found,unused-ignore]
 
         backend: Backend = open_postgres(settings)
         return backend
-    from chat_app.core.sqlite_backend import open_sqlite_backend
+    from chat_app.storage.sqlite.backend import open_sqlite_backend
 
     return open_sqlite_backend(settings.data_dir, settings.storage.busy_timeout_s)

@@ -67,7 +67,7 @@ def _alive(pid: int) -> bool:
 
 class Outbox:
     def __init__(self, path: Path, user_id: str, busy_timeout_s: float) -> None:
-        from chat_app.core.private_files import create_private_file
+        from chat_app.storage.private_files import create_private_file
 
         create_private_file(path)
         self.path = path

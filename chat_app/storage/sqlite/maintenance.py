@@ -20,7 +20,7 @@ before and after. Deleting rows does not shrink the file: :func:`vacuum` does.
 
 The plan is the same on both backends; reading the graph, sizing and deleting
 go through an :class:`Upkeep` (:class:`SqliteUpkeep` here,
-``chat_app.core.pg_maintenance.PgUpkeep`` on PostgreSQL, which also deletes
+``chat_app.storage.postgres.maintenance.PgUpkeep`` on PostgreSQL, which also deletes
 the blobs only the dropped checkpoints use, and needs no VACUUM).
 """
 
@@ -33,10 +33,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from chat_app.config import RetentionSettings
-from chat_app.core.index import uuid6_time
+from chat_app.storage.sqlite.index import uuid6_time
 
 if TYPE_CHECKING:
-    from chat_app.core.backend import Backend
+    from chat_app.storage.backend import Backend
 
 
 @dataclass
@@ -251,13 +251,13 @@ class SqliteUpkeep:
 
 def upkeep_for(backend: Backend) -> Upkeep:
     """The :class:`Upkeep` of an open backend."""
-    from chat_app.core.sqlite_backend import SqliteBackend
+    from chat_app.storage.sqlite.backend import SqliteBackend
 
     if isinstance(backend, SqliteBackend):
         return SqliteUpkeep(backend.app_conn, backend.path)
     if backend.name == "postgres":
-        from chat_app.core.pg_backend import PgBackend
-        from chat_app.core.pg_maintenance import PgUpkeep
+        from chat_app.storage.postgres.backend import PgBackend
+        from chat_app.storage.postgres.maintenance import PgUpkeep
 
         if isinstance(backend, PgBackend):
             return PgUpkeep(backend.pool)

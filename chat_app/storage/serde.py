@@ -5,7 +5,7 @@ types. New blobs are written exactly as LangGraph's own ``JsonPlusSerializer``
 writes them (type ``msgpack``, no compression), so a stock ``SqliteSaver`` or
 ``PostgresSaver`` reads the database with its default serializer. Blobs
 written by older versions of the app (``zd1:`` / ``z:``, zlib-compressed, see
-:mod:`chat_app.core.compression`) are still read, and ``chat-app
+:mod:`chat_app.storage.compression`) are still read, and ``chat-app
 upgrade-storage`` rewrites them in the stock format. SQLite and PostgreSQL use
 the same serializer, so ``chat-app migrate`` can copy serialized writes byte
 for byte.
@@ -17,11 +17,11 @@ from typing import Any
 
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
-from chat_app.core.compression import COMPRESS_PREFIX as COMPRESS_PREFIX
-from chat_app.core.compression import MAX_BLOB_BYTES as MAX_BLOB_BYTES
-from chat_app.core.compression import ZDICT_PREFIX as ZDICT_PREFIX
-from chat_app.core.compression import ZDICT_V1 as ZDICT_V1
-from chat_app.core.compression import decompress, is_compressed
+from chat_app.storage.compression import COMPRESS_PREFIX as COMPRESS_PREFIX
+from chat_app.storage.compression import MAX_BLOB_BYTES as MAX_BLOB_BYTES
+from chat_app.storage.compression import ZDICT_PREFIX as ZDICT_PREFIX
+from chat_app.storage.compression import ZDICT_V1 as ZDICT_V1
+from chat_app.storage.compression import decompress, is_compressed
 
 
 class StockSerializer(JsonPlusSerializer):
