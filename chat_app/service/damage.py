@@ -54,7 +54,7 @@ def _message(thread_id: str, checkpoint_id: str | None, why: str) -> str:
 @contextmanager
 def reading(thread_id: str, checkpoint_id: str | None = None) -> Iterator[None]:
     """Deserialize inside this block; damage becomes ``DamagedCheckpoint``."""
-    from chat_app.service.facade import DamagedCheckpoint, ServiceError
+    from chat_app.service.errors import DamagedCheckpoint, ServiceError
 
     before = _count()
     try:
@@ -74,7 +74,7 @@ def reading(thread_id: str, checkpoint_id: str | None = None) -> Iterator[None]:
 
 def check_messages(thread_id: str, checkpoint_id: str | None, values: dict[str, Any]) -> None:
     """The message list must be a list of LangChain messages."""
-    from chat_app.service.facade import DamagedCheckpoint
+    from chat_app.service.errors import DamagedCheckpoint
 
     msgs = values.get("messages", [])
     if not isinstance(msgs, list) or not all(isinstance(m, BaseMessage) for m in msgs):

@@ -14,6 +14,10 @@ import threading
 import time
 from pathlib import Path
 
+# What this machine keeps between runs: the outbox (messages between Enter and
+# their input checkpoint) and the session (this module).
+LOCAL_FILE = "local.db"
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS local_values (
     user_id TEXT NOT NULL,

@@ -115,7 +115,7 @@ def _messages(value: Any, where: str, budget: list[int]) -> list[ChatMessage]:
     budget[0] -= len(items)
     if budget[0] < 0:
         raise ImportRefused(f"too many messages (the limit is {MAX_TOTAL_MESSAGES:,})")
-    from chat_app.service.facade import MAX_MESSAGE_CHARS
+    from chat_app.service.runs import MAX_MESSAGE_CHARS
 
     out: list[ChatMessage] = []
     seen: set[str] = set()
@@ -240,7 +240,7 @@ def import_thread(
     """Rebuild an exported thread; refuse (changing nothing) on any problem.
 
     ``step`` is called after every write (the crash tests stop the process there)."""
-    from chat_app.service.facade import ServiceError
+    from chat_app.service.errors import ServiceError
 
     try:
         doc = parse(data)
@@ -349,7 +349,7 @@ def read_import_file(name: str) -> str:
     import sys
     from pathlib import Path
 
-    from chat_app.service.facade import ServiceError
+    from chat_app.service.errors import ServiceError
 
     limit = MAX_IMPORT_BYTES
     try:
@@ -369,3 +369,21 @@ def read_import_file(name: str) -> str:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ServiceError(f"import refused: not valid UTF-8 at byte {exc.start}") from None
+
+
+def export_thread(service: ChatService, thread_id: str, fmt: str = "md") -> str:
+    """Markdown to read, or JSON (every branch) that :func:`import_thread` takes."""
+    from chat_app.service.errors import ServiceError
+
+    if fmt == "json":
+        return export_json(service, thread_id)
+    info = service.get_thread(thread_id)
+    msgs = service.load_messages(thread_id)
+    if fmt != "md":
+        raise ServiceError(f"unknown export format {fmt!r}; use md or json")
+    lines = [f"# {info.title or 'Untitled thread'}", ""]
+    for m in msgs:
+        who = "You" if m.role == "user" else "Assistant"
+        suffix = " (stopped)" if m.status == "stopped" else ""
+        lines += [f"**{who}**{suffix}:", "", m.text, ""]
+    return "\n".join(lines)
