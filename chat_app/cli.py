@@ -495,7 +495,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ServiceError,
         storage_errors,
     )
-    from chat_app.storage.sqlite.backend import StorageError
+    from chat_app.storage.errors import StorageError
     from graphs.errors import ModelCallError
 
     try:

@@ -115,7 +115,7 @@ def cmd_discard(service: ChatService, thread_id: str) -> int:
 
 def cmd_prune(service: ChatService, args: argparse.Namespace) -> int:
     from chat_app.service import ServiceError
-    from chat_app.storage.sqlite import maintenance as mt
+    from chat_app.storage import upkeep as mt
 
     backend = service.backend
     try:

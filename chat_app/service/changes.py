@@ -249,7 +249,7 @@ class PgChangeFeed(ChangeFeed):
             conn.execute("SELECT pg_notify(%s, %s)", (PG_CHANNEL, payload))
 
     def _listen(self, on_connected: Callable[[], None]) -> None:
-        from chat_app.storage.postgres.backend import connect
+        from chat_app.storage.postgres.connection import connect
 
         with connect(self.dsn) as conn:
             conn.execute(f"LISTEN {PG_CHANNEL}")

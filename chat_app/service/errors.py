@@ -56,7 +56,7 @@ def _storage_message(svc: ChatService, exc: Exception) -> str:
             return str(exc)
         return svc._storage_message(cause) + " (profile store)"
     if not isinstance(exc, sqlite3.Error):
-        from chat_app.storage.postgres.backend import describe_pg_error
+        from chat_app.storage.postgres.connection import describe_pg_error
 
         return describe_pg_error(svc.backend.location, exc)
     if isinstance(svc.backend, SqliteBackend):

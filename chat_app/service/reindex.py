@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from chat_app.safe_text import one_line
-from chat_app.storage.sqlite.index import uuid6_time
+from chat_app.storage.app_index import uuid6_time
 
 if TYPE_CHECKING:
     from chat_app.service.events import ThreadInfo

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
     from chat_app.config import Settings
     from chat_app.service.events import ChatMessage, CheckpointInfo, ThreadInfo
+    from chat_app.storage.upkeep import Upkeep
 
 
 class WriterLock(Protocol):
@@ -43,7 +44,7 @@ class WriterLock(Protocol):
 class Index(Protocol):
     """The app's own tables (threads, search text, timeline notes, partial
     replies): ``chat_app.storage.sqlite.index.ThreadIndex`` on SQLite,
-    ``chat_app.storage.postgres.backend.PgThreadIndex`` on PostgreSQL."""
+    ``chat_app.storage.postgres.index.PgThreadIndex`` on PostgreSQL."""
 
     def create(self, user_id: str, title: str = "", thread_id: str | None = None) -> ThreadInfo: ...
 
@@ -138,6 +139,10 @@ class Backend(Protocol):
     def one_transaction(self) -> AbstractContextManager[tuple[BaseCheckpointSaver[str], Index]]:
         """A saver and an index whose writes are committed together at the end
         of the block, or not at all (an exception, a killed process)."""
+        ...
+
+    def upkeep(self) -> Upkeep:
+        """Retention, sizes and compaction of this backend's storage (prune, doctor)."""
         ...
 
     def close(self) -> None: ...

@@ -35,13 +35,9 @@ from typing import TYPE_CHECKING, Any
 
 from langgraph.checkpoint.base import CheckpointMetadata
 
+from chat_app.storage.errors import StorageError
 from chat_app.storage.postgres.backend import PgBackend, open_pg
-from chat_app.storage.sqlite.backend import (
-    DB_NAME,
-    SqliteBackend,
-    StorageError,
-    open_sqlite_backend,
-)
+from chat_app.storage.sqlite.backend import DB_NAME, SqliteBackend, open_sqlite_backend
 from graphs.facts import PROFILE_ROOT, profile_owner
 
 if TYPE_CHECKING:
@@ -353,7 +349,7 @@ def run_migrate_command(settings: Settings, dsn: str) -> int:
     """``chat-app migrate --to DSN``: one summary line, or one error line."""
     import sys
 
-    from chat_app.storage.postgres.backend import describe_dsn
+    from chat_app.storage.postgres.connection import describe_dsn
 
     try:
         report = migrate(

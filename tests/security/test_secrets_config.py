@@ -267,10 +267,10 @@ def test_unreachable_services_are_one_line(tmp_path: Path) -> None:
 
 
 def test_unreachable_postgres_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    pg_backend = pytest.importorskip("chat_app.storage.postgres.backend")
-    from chat_app.storage.sqlite.backend import StorageError
+    pg_connection = pytest.importorskip("chat_app.storage.postgres.connection")
+    from chat_app.storage.errors import StorageError
 
-    monkeypatch.setattr(pg_backend, "CONNECT_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(pg_connection, "CONNECT_TIMEOUT_S", 0.5)
     settings = load_settings(
         None,
         env={},

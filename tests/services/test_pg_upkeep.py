@@ -19,8 +19,8 @@ import pytest
 from chat_app.config import RetentionSettings
 from chat_app.service import ChatService
 from chat_app.service.events import ReplyFailed, ReplyFinished, Token
+from chat_app.storage import upkeep as mt
 from chat_app.storage.postgres.backend import PgBackend
-from chat_app.storage.sqlite import maintenance as mt
 from tests.conftest import chat, make_settings
 from tests.services.conftest import ROOT, free_port
 from tests.test_crash_recovery import interrupted_run, resumed_once

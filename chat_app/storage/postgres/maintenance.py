@@ -12,7 +12,7 @@ langgraph-checkpoint-postgres keeps a thread in three tables:
 
 Dropping checkpoints therefore deletes their rows and writes, and only those
 blobs that no kept checkpoint of the thread still names. The kept set is
-closed under "parent of" (see :mod:`chat_app.storage.sqlite.maintenance`), so every
+closed under "parent of" (see :mod:`chat_app.storage.upkeep`), so every
 ancestor a reader walks, with its writes and its snapshot blob, stays.
 
 No VACUUM is run: PostgreSQL's autovacuum makes the freed space reusable,
@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Any
 
 from psycopg.rows import dict_row
 
-from chat_app.storage.sqlite.index import APP_TABLES
-from chat_app.storage.sqlite.maintenance import ThreadSize
+from chat_app.storage.app_index import APP_TABLES
+from chat_app.storage.upkeep import ThreadSize
 
 if TYPE_CHECKING:
     import psycopg
@@ -184,7 +184,7 @@ def tables_bytes(conn: psycopg.Connection[Any]) -> int:
 
 
 class PgUpkeep:
-    """:class:`chat_app.storage.sqlite.maintenance.Upkeep` on a PostgreSQL backend's pool."""
+    """:class:`chat_app.storage.upkeep.Upkeep` on a PostgreSQL backend's pool."""
 
     compacts = False
 

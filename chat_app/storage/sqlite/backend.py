@@ -25,11 +25,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from chat_app.service.events import ChatMessage
+from chat_app.storage.errors import StorageError
 from chat_app.storage.private_files import create_private_file, make_private_dir
 from chat_app.storage.sqlite.checkpoint_schema import create_checkpoint_tables
 from chat_app.storage.sqlite.head_reader import read_head
 from chat_app.storage.sqlite.index import ThreadIndex
 from chat_app.storage.sqlite.locks import ThreadLock
+from chat_app.storage.sqlite.maintenance import SqliteUpkeep
 
 if TYPE_CHECKING:
     from langgraph.store.sqlite import SqliteStore
@@ -43,10 +45,6 @@ DB_NAME = "chat.db"
 CLEAN_MARK = "chat.db.clean"
 # The lock file name of schema set-up (no thread id holds a NUL).
 SETUP_LOCK = "\x00set-up"
-
-
-class StorageError(Exception):
-    """Storage cannot be used; the message says what is wrong and what to do."""
 
 
 # What a connection may still do once the file is known to be damaged: read.
@@ -225,6 +223,9 @@ class SqliteBackend:
 
     def lock(self, thread_id: str) -> ThreadLock:
         return ThreadLock(self.lock_dir, thread_id)
+
+    def upkeep(self) -> SqliteUpkeep:
+        return SqliteUpkeep(self.app_conn, self.path)
 
     def close(self) -> None:
         for conn in self._conns():
