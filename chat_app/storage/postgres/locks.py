@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import time
-from types import TracebackType
 from typing import Any
 
+from chat_app.storage.backend import HeldLock
 from chat_app.storage.errors import StorageError
 from chat_app.storage.postgres.connection import connect, lock_key
 
@@ -14,7 +14,7 @@ with contextlib.suppress(ImportError):  # open_pg says what is missing (MISSING_
     import psycopg
 
 
-class PgWriterLock:
+class PgWriterLock(HeldLock):
     """One writer per thread across hosts: ``pg_try_advisory_lock`` held on a
     dedicated connection for the run; closing the connection releases it."""
 
@@ -38,9 +38,8 @@ class PgWriterLock:
             self._conn = conn
         return self._conn
 
-    def try_acquire(self) -> bool:
-        if self._held:
-            return True
+    def _try_lock(self) -> bool:
+        """One attempt on this lock's connection (kept while polling)."""
         try:
             row = (
                 self._connection()
@@ -50,7 +49,12 @@ class PgWriterLock:
         except psycopg.Error as exc:
             self._close()
             raise StorageError(f"PostgreSQL: cannot take the thread lock: {exc}") from None
-        self._held = bool(row and row[0])
+        return bool(row and row[0])
+
+    def try_acquire(self) -> bool:
+        if self._held:
+            return True
+        self._held = self._try_lock()
         if not self._held:
             self._close()
         return self._held
@@ -61,16 +65,7 @@ class PgWriterLock:
             if self._held:
                 return True
             # Keep one connection while polling instead of reconnecting.
-            try:
-                row = (
-                    self._connection()
-                    .execute("SELECT pg_try_advisory_lock(%s)", (self.key,))
-                    .fetchone()
-                )
-            except psycopg.Error as exc:
-                self._close()
-                raise StorageError(f"PostgreSQL: cannot take the thread lock: {exc}") from None
-            if row and row[0]:
+            if self._try_lock():
                 self._held = True
                 return True
             if time.monotonic() >= deadline:
@@ -90,14 +85,3 @@ class PgWriterLock:
                 self._conn.execute("SELECT pg_advisory_unlock(%s)", (self.key,))
         self._held = False
         self._close()
-
-    def __enter__(self) -> PgWriterLock:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.release()

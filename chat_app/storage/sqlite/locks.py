@@ -11,10 +11,11 @@ import hashlib
 import os
 import time
 from pathlib import Path
-from types import TracebackType
+
+from chat_app.storage.backend import HeldLock
 
 
-class ThreadLock:
+class ThreadLock(HeldLock):
     def __init__(self, lock_dir: Path, thread_id: str) -> None:
         digest = hashlib.sha256(thread_id.encode()).hexdigest()[:32]
         self.path = lock_dir / f"{digest}.lock"
@@ -45,14 +46,3 @@ class ThreadLock:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
-
-    def __enter__(self) -> ThreadLock:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.release()
