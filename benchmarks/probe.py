@@ -33,7 +33,7 @@ async def startup(data: Path) -> None:
     # What `chat-app` imports and builds; the agent loads after the first
     # screen is idle (see chat_app.ui.app.AGENT_WARM_UP_DELAY_S).
     from benchmarks.app_env import SIZE, make_settings, rss_mb, settle
-    from chat_app.core.service import ChatService
+    from chat_app.service import ChatService
     from chat_app.ui.app import make_app
 
     svc = ChatService(make_settings(data))
@@ -46,7 +46,7 @@ async def startup(data: Path) -> None:
 
 async def memory(data: Path, thread_id: str) -> None:
     from benchmarks.app_env import SIZE, make_settings, rss_mb, settle
-    from chat_app.core.service import ChatService
+    from chat_app.service import ChatService
     from chat_app.ui.app import make_app
 
     svc = ChatService(make_settings(data))

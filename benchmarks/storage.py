@@ -32,7 +32,7 @@ from benchmarks.common import (
     texts,
     timed_model_factory,
 )
-from chat_app.core.service import ChatService
+from chat_app.service import ChatService
 
 
 @dataclass

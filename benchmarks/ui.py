@@ -32,7 +32,7 @@ from benchmarks.common import (
     percentile,
 )
 from benchmarks.storage import Artifacts
-from chat_app.core.service import ChatService
+from chat_app.service import ChatService
 from chat_app.ui.app import ChatApp, make_app
 
 # -- the naive baseline app ---------------------------------------------------------

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
     from chat_app.config import Settings
-    from chat_app.core.events import Event
-    from chat_app.core.service import ChatService
+    from chat_app.service import ChatService
+    from chat_app.service.events import Event
 
 EX_USAGE = 2
 EX_FAIL = 1
@@ -228,7 +228,9 @@ class _LiveReply:
 def _print_events(events: Iterator[Event], out: TextIO) -> int:
     """Print a reply. To a terminal it streams (a retry replaces what the failed
     attempt printed); to a pipe or a file it is written once, as stored."""
-    from chat_app.core.events import (
+    from chat_app.ops import say
+    from chat_app.safe_text import to_terminal
+    from chat_app.service.events import (
         ProfileNotUpdated,
         ReplyFailed,
         ReplyFinished,
@@ -236,8 +238,6 @@ def _print_events(events: Iterator[Event], out: TextIO) -> int:
         ThreadBusy,
         Token,
     )
-    from chat_app.ops import say
-    from chat_app.safe_text import to_terminal
 
     status = 0
     guard = _PipeGuard(out)
@@ -362,7 +362,7 @@ def _cmd(service: ChatService, args: argparse.Namespace) -> int:
         echo(service.export_thread(args.thread, args.format))
         return 0
     if cmd == "import":
-        from chat_app.core.transfer import read_import_file
+        from chat_app.service.transfer import read_import_file
 
         info = service.import_thread(read_import_file(args.file), new_id=args.new_id)
         echo(info.id)
@@ -424,7 +424,7 @@ def _log_warnings_to_file(data_dir: Path) -> None:
         return
     handler: logging.Handler
     try:
-        from chat_app.core.private_files import make_private_dir
+        from chat_app.storage.private_files import make_private_dir
 
         make_private_dir(data_dir)
         fd = os.open(data_dir / "chat-app.log", os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o600)
@@ -481,7 +481,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Before migrate too: the PostgreSQL pool logs each failed connection.
     _log_warnings_to_file(settings.data_dir)
     if args.command == "migrate":
-        from chat_app.core.migrate import run_migrate_command
+        from chat_app.storage.migrate import run_migrate_command
 
         return run_migrate_command(settings, args.to)
     from graphs.langgraph_compat import unsupported
@@ -489,13 +489,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if (problem := unsupported()) is not None:
         say(problem)
         return EX_FAIL
-    from chat_app.core.service import (
+    from chat_app.service import (
         AmbiguousThreadId,
         ChatService,
         ServiceError,
         storage_errors,
     )
-    from chat_app.core.sqlite_backend import StorageError
+    from chat_app.storage.errors import StorageError
     from graphs.errors import ModelCallError
 
     try:
@@ -503,7 +503,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (StorageError, ModelCallError, ServiceError) as exc:
         say(str(exc))
         return EX_FAIL
-    from chat_app.core.short_term import RedisTier
+    from chat_app.service.short_term import RedisTier
 
     tier = service.short_term
     if isinstance(tier, RedisTier) and tier.probe() == "degraded":

@@ -31,7 +31,7 @@ from chat_app.doctor_storage import (
 
 if TYPE_CHECKING:
     from chat_app.config import Settings
-    from chat_app.core.maintenance import ThreadSize
+    from chat_app.storage.upkeep import ThreadSize
 
 LOW_DISK_BYTES = 100 * 1024 * 1024
 DEFAULT_OPENAI_URL = "https://api.openai.com/v1"
@@ -140,7 +140,8 @@ def check_runs(d: Doctor, conn: Any) -> None:
 
 
 def check_storage(d: Doctor, conn: sqlite3.Connection, db: Path) -> None:
-    from chat_app.core.maintenance import db_file_bytes, human_bytes, thread_sizes
+    from chat_app.storage.sqlite.maintenance import db_file_bytes, thread_sizes
+    from chat_app.storage.upkeep import human_bytes
 
     try:
         sizes = thread_sizes(conn)
@@ -184,7 +185,7 @@ def check_locks(d: Doctor, lock_dir: Path) -> None:
 
 def check_disk(d: Doctor, data_dir: Path) -> None:
     free = shutil.disk_usage(data_dir).free
-    from chat_app.core.maintenance import human_bytes
+    from chat_app.storage.upkeep import human_bytes
 
     if free < LOW_DISK_BYTES:
         d.warn("disk", f"only {human_bytes(free)} free under {data_dir}; free some space")
@@ -194,7 +195,7 @@ def check_disk(d: Doctor, data_dir: Path) -> None:
 
 def size_table(sizes: list[ThreadSize], top: int = 10) -> list[str]:
     """The largest threads, one per line, for under a storage line."""
-    from chat_app.core.maintenance import human_bytes
+    from chat_app.storage.upkeep import human_bytes
 
     if not sizes:
         return []
@@ -213,9 +214,13 @@ def check_postgres(d: Doctor, dsn: str) -> None:
     try:
         import psycopg
 
-        from chat_app.core import pg_maintenance as pm
-        from chat_app.core.maintenance import human_bytes
-        from chat_app.core.pg_backend import CONNECT_TIMEOUT_S, describe_dsn, one_line_error
+        from chat_app.storage.postgres import maintenance as pm
+        from chat_app.storage.postgres.connection import (
+            CONNECT_TIMEOUT_S,
+            describe_dsn,
+            one_line_error,
+        )
+        from chat_app.storage.upkeep import human_bytes
     except ImportError:
         d.fail(
             "postgres",
@@ -359,7 +364,7 @@ def check_profile_store(d: Doctor, settings: Settings) -> None:
             from langgraph.store.postgres import PostgresStore
             from psycopg.rows import dict_row
 
-            from chat_app.core.pg_backend import CONNECT_TIMEOUT_S
+            from chat_app.storage.postgres.connection import CONNECT_TIMEOUT_S
 
             try:
                 conn = psycopg.connect(
@@ -375,7 +380,7 @@ def check_profile_store(d: Doctor, settings: Settings) -> None:
         else:
             from langgraph.store.sqlite import SqliteStore
 
-            from chat_app.core.sqlite_backend import DB_NAME
+            from chat_app.storage.sqlite.backend import DB_NAME
 
             db = settings.data_dir / DB_NAME
             if settings.storage.backend != "sqlite" or not db.exists():
@@ -409,7 +414,7 @@ def run_doctor(
     load: Callable[[list[str]], Settings], *, full: bool = False, out: TextIO | None = None
 ) -> int:
     from chat_app.config import ConfigError
-    from chat_app.core.sqlite_backend import DB_NAME
+    from chat_app.storage.sqlite.backend import DB_NAME
 
     d = Doctor(out or __import__("sys").stdout)
     warnings: list[str] = []

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from chat_app.core.fast_saver import FastSqliteSaver
+    from chat_app.storage.sqlite.fast_saver import FastSqliteSaver
 
 # Threads whose heads are read: the most recent ones and a random sample of
 # the rest, so a large database is checked in seconds.
@@ -95,8 +95,8 @@ def _sample(ids: list[str], seed: int | None = None) -> list[str]:
 
 
 def _read_only_saver(conn: sqlite3.Connection) -> FastSqliteSaver:
-    from chat_app.core.fast_saver import FastSqliteSaver
-    from chat_app.core.serde import strict_serde
+    from chat_app.storage.serde import strict_serde
+    from chat_app.storage.sqlite.fast_saver import FastSqliteSaver
     from graphs.state import DELTA_REDUCERS
 
     saver = FastSqliteSaver(conn, serde=strict_serde(), reducers=DELTA_REDUCERS)
@@ -107,7 +107,7 @@ def _read_only_saver(conn: sqlite3.Connection) -> FastSqliteSaver:
 def _graph_reads(conn: sqlite3.Connection, thread_ids: list[str]) -> list[tuple[str, str]]:
     """Read each head through LangGraph as the app does when the fast reader
     declines; (thread id, why) for those that fail."""
-    from chat_app.core.damage import check_messages, reading
+    from chat_app.service.damage import check_messages, reading
     from graphs.graph import build_graph
     from graphs.models import make_offline_model
 
@@ -128,7 +128,7 @@ def _graph_reads(conn: sqlite3.Connection, thread_ids: list[str]) -> list[tuple[
 
 
 def check_thread_heads(d: Report, conn: sqlite3.Connection, seed: int | None = None) -> None:
-    from chat_app.core.head_reader import read_head
+    from chat_app.storage.sqlite.head_reader import read_head
 
     try:
         ids = [

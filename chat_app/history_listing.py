@@ -11,11 +11,11 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from chat_app.core.events import CheckpointInfo, History
 from chat_app.safe_text import echo, json_for_terminal, one_line
+from chat_app.service.events import CheckpointInfo, History
 
 if TYPE_CHECKING:
-    from chat_app.core.service import ChatService
+    from chat_app.service import ChatService
 
 
 @dataclass

@@ -15,8 +15,8 @@ from chat_app.config import ConfigError, check_range
 from chat_app.safe_text import echo, redact_secrets
 
 if TYPE_CHECKING:
-    from chat_app.core.events import Event
-    from chat_app.core.service import ChatService, RecoveryReport
+    from chat_app.service import ChatService, RecoveryReport
+    from chat_app.service.events import Event
 
 CHAOS_KEYS = {
     "fail": "fail_next",
@@ -114,8 +114,8 @@ def cmd_discard(service: ChatService, thread_id: str) -> int:
 
 
 def cmd_prune(service: ChatService, args: argparse.Namespace) -> int:
-    from chat_app.core import maintenance as mt
-    from chat_app.core.service import ServiceError
+    from chat_app.service import ServiceError
+    from chat_app.storage import upkeep as mt
 
     backend = service.backend
     try:
@@ -189,7 +189,7 @@ def cmd_soak(service: ChatService, args: argparse.Namespace) -> int:
     ``<prefix> <n>`` to ``threads[n % len(threads)]`` and prints ``ACK <n>``
     after each send returns with a complete reply.
     """
-    from chat_app.core.events import ReplyFailed
+    from chat_app.service.events import ReplyFailed
 
     threads: list[str] = args.thread
     if args.wait_go:
@@ -233,8 +233,8 @@ def cmd_soak(service: ChatService, args: argparse.Namespace) -> int:
 
 
 def cmd_reindex(service: ChatService) -> int:
-    from chat_app.core.reindex import reindex
     from chat_app.safe_text import one_line
+    from chat_app.service.reindex import reindex
 
     added = reindex(service)
     for t in added:
@@ -245,7 +245,7 @@ def cmd_reindex(service: ChatService) -> int:
 
 
 def cmd_upgrade_storage(service: ChatService) -> int:
-    from chat_app.core import upgrade
+    from chat_app.storage import upgrade
 
     def done(thread_id: str, blobs: int) -> None:
         echo(f"thread {thread_id}: rewrote {blobs} blobs in LangGraph's format")
@@ -254,7 +254,7 @@ def cmd_upgrade_storage(service: ChatService) -> int:
     if backend.name == "postgres":
         report = upgrade.upgrade_postgres(backend.pool, done)
     else:
-        from chat_app.core.privacy import compact
+        from chat_app.service.privacy import compact
 
         report = upgrade.upgrade_sqlite(backend.app_conn, done)
         if report.relaid:

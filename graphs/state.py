@@ -25,7 +25,7 @@ STATE_VERSION = 2
 # their total grows with the square of its length over this number: they were
 # most of a long thread's database at 200. A turn does not read back to the
 # snapshot (the saver keeps the folded list of recent checkpoints, see
-# chat_app.core.fast_saver); only the first read of a thread or of an old
+# chat_app.storage.sqlite.fast_saver); only the first read of a thread or of an old
 # checkpoint replays the writes since it, at most this many.
 SNAPSHOT_FREQUENCY = 500
 

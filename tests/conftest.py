@@ -13,7 +13,7 @@ import pytest
 os.environ.setdefault("LANGGRAPH_STRICT_MSGPACK", "true")
 
 from chat_app.config import Settings, load_settings
-from chat_app.core.service import ChatService
+from chat_app.service import ChatService
 from tests.fake_openai import FakeOpenAI
 
 
@@ -77,7 +77,7 @@ def snapshots(service: ChatService, thread_id: str) -> int:
 
 def chat(service: ChatService, thread_id: str, text: str) -> str:
     """Send ``text`` and return the finished reply's text."""
-    from chat_app.core.events import ReplyFailed, ReplyFinished
+    from chat_app.service.events import ReplyFailed, ReplyFinished
 
     reply = ""
     for ev in service.send(thread_id, text):

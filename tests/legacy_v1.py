@@ -22,9 +22,9 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from langgraph.store.sqlite import SqliteStore
 
-from chat_app.core.index import ThreadIndex
-from chat_app.core.serde import strict_serde
-from chat_app.core.sqlite_backend import DB_NAME
+from chat_app.storage.serde import strict_serde
+from chat_app.storage.sqlite.backend import DB_NAME
+from chat_app.storage.sqlite.index import ThreadIndex
 from graphs.context import ChatContext
 from graphs.models import make_offline_model
 from graphs.profile import read_profile, render_profile

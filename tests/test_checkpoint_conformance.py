@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from chat_app.core.sqlite_backend import open_saver
+from chat_app.storage.sqlite.backend import open_saver
 from tests.checkpoint_conformance import failures, run_suite
 
 

@@ -19,8 +19,8 @@ import pytest
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
 from chat_app.config import ConfigError
-from chat_app.core.events import ReplyFailed, ReplyFinished
-from chat_app.core.service import ChatService
+from chat_app.service import ChatService
+from chat_app.service.events import ReplyFailed, ReplyFinished
 from graphs.budget import context_budget, known_context_tokens
 from graphs.history import SUMMARY_HEADER, count_tokens
 from graphs.state import STATE_VERSION

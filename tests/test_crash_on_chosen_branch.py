@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from chat_app.core.service import ChatService
+from chat_app.service import ChatService
 from tests.test_crash_recovery import crash_mid_reply, new_thread, open_service, run
 
 

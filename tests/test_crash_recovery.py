@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from chat_app.core.service import ChatService, PendingRun
+from chat_app.service import ChatService, PendingRun
 
 CLI = [sys.executable, "-m", "chat_app"]
 USER = "crashtest"

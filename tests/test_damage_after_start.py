@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from chat_app.core import sqlite_backend as sb
-from chat_app.core.service import ChatService
+from chat_app.service import ChatService
+from chat_app.storage.sqlite import backend as sb
 from tests.test_damaged_storage import USER, _flip_pages, base, digest, make_db, one_line_error, run
 
 __all__ = ["base"]  # the fixture, used by name

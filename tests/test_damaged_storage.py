@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from chat_app.core.service import ChatService
+from chat_app.service import ChatService
 from tests.conftest import chat
 
 CLI = [sys.executable, "-m", "chat_app"]
@@ -141,7 +141,7 @@ def _flip_pages(db: Path) -> None:
 def test_a_start_after_a_crash_checks_the_file_even_when_it_looks_untouched(
     base: Path, service_factory: Callable[..., ChatService]
 ) -> None:
-    from chat_app.core import sqlite_backend as sb
+    from chat_app.storage.sqlite import backend as sb
 
     data = base / "data"
     make_db(service_factory, data)
@@ -159,7 +159,7 @@ def test_a_start_after_a_crash_checks_the_file_even_when_it_looks_untouched(
 def test_a_clean_close_spares_the_next_start_the_full_read(
     base: Path, service_factory: Callable[..., ChatService], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from chat_app.core import sqlite_backend as sb
+    from chat_app.storage.sqlite import backend as sb
 
     data = base / "data"
     t = make_db(service_factory, data)
@@ -278,7 +278,7 @@ def test_lock_of_a_killed_holder_never_blocks(
             "-c",
             "import sys, time\n"
             "from pathlib import Path\n"
-            "from chat_app.core.locks import ThreadLock\n"
+            "from chat_app.storage.sqlite.locks import ThreadLock\n"
             "lock = ThreadLock(Path(sys.argv[1]), sys.argv[2])\n"
             "assert lock.try_acquire()\n"
             "print('LOCKED', flush=True)\n"

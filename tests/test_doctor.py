@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from chat_app.config import Settings, load_settings
-from chat_app.core.service import ChatService
 from chat_app.doctor import run_doctor
+from chat_app.service import ChatService
 from tests.conftest import chat
 
 KEY = "sk-doctor-SENTINEL-0123456789"

@@ -15,8 +15,8 @@ import stat
 from collections.abc import Callable
 from pathlib import Path
 
-from chat_app.core.service import ChatService
 from chat_app.doctor_storage import RANDOM_HEADS, RECENT_HEADS, _sample
+from chat_app.service import ChatService
 from tests.conftest import chat
 from tests.test_damaged_storage import USER, run
 from tests.test_doctor import doctor, lines_of

@@ -26,7 +26,7 @@ ROUNDS = 2
 # plainly, their imports alone spread them over seconds).
 CHILD = """
 import os, sys, time
-import chat_app.cli, chat_app.core.service, chat_app.core.fast_saver, langgraph.store.sqlite
+import chat_app.cli, chat_app.service, chat_app.storage.sqlite.fast_saver, langgraph.store.sqlite
 print("READY", flush=True)
 gate = sys.argv[1]
 deadline = time.monotonic() + 60

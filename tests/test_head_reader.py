@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from langchain_core.messages import AIMessage, RemoveMessage, SystemMessage
 
-from chat_app.core.events import ChatMessage
-from chat_app.core.service import ChatService, DamagedCheckpoint, _chat_messages
+from chat_app.service import ChatService, DamagedCheckpoint, _chat_messages
+from chat_app.service.events import ChatMessage
 from graphs.state import SNAPSHOT_FREQUENCY
 from tests.conftest import chat, make_settings
 
@@ -166,7 +166,7 @@ def test_opening_the_app_on_a_conversation_does_not_load_the_agent(tmp_path: Pat
         f"""
         import sys
         from tests.conftest import make_settings
-        from chat_app.core.service import ChatService
+        from chat_app.service import ChatService
         import chat_app.ui.app
 
         svc = ChatService(make_settings(__import__("pathlib").Path({str(data)!r})))

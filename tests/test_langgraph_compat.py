@@ -6,8 +6,8 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
-from chat_app.core.head_reader import read_head
-from chat_app.core.service import ChatService
+from chat_app.service import ChatService
+from chat_app.storage.sqlite.head_reader import read_head
 from graphs.langgraph_compat import COUNTERS
 from tests.conftest import chat
 

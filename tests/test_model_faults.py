@@ -20,7 +20,8 @@ from typing import Any
 
 import pytest
 
-from chat_app.core.events import (
+from chat_app.service import ChatService
+from chat_app.service.events import (
     Event,
     ProfileNotUpdated,
     ProfileUpdated,
@@ -28,7 +29,6 @@ from chat_app.core.events import (
     ReplyFinished,
     Retrying,
 )
-from chat_app.core.service import ChatService
 from tests.conftest import chat, make_settings
 from tests.fake_openai import FakeOpenAI
 

@@ -10,7 +10,7 @@ import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
-from chat_app.core.service import ChatService
+from chat_app.service import ChatService
 from tests.conftest import chat
 
 USER = {"id": "outbox-tester"}
@@ -23,7 +23,7 @@ CHILD = textwrap.dedent(
     """
     import os, sys
     from tests.conftest import make_settings
-    from chat_app.core.service import ChatService
+    from chat_app.service import ChatService
 
     data_dir, thread_id, text, k = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
     svc = ChatService(make_settings(
@@ -170,7 +170,7 @@ def run_child_hold_only(data_dir: Path, text: str) -> bool:
         """
         import os, sys, pathlib
         from tests.conftest import make_settings
-        from chat_app.core.service import ChatService
+        from chat_app.service import ChatService
         svc = ChatService(make_settings(pathlib.Path(sys.argv[1]), user={"id": "outbox-tester"}))
         svc.hold(None, sys.argv[2])
         os._exit(137)

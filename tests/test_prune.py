@@ -11,10 +11,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from chat_app.config import RetentionSettings
-from chat_app.core import maintenance as mt
-from chat_app.core.events import History
-from chat_app.core.service import ChatService
-from chat_app.core.sqlite_backend import SqliteBackend
+from chat_app.service import ChatService
+from chat_app.service.events import History
+from chat_app.storage.sqlite import maintenance as mt
+from chat_app.storage.sqlite.backend import SqliteBackend
 from tests.conftest import chat
 
 USER = "pruner"

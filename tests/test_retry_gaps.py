@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from chat_app.core.events import ReplyFailed, ReplyFinished, Retrying
+from chat_app.service.events import ReplyFailed, ReplyFinished, Retrying
 from tests.fake_openai import FakeOpenAI
 from tests.test_retry_service import (  # noqa: F401 (fixtures)
     FULL_REPLY,

@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from chat_app.core.events import Event, ReplyFailed, ReplyFinished, Retrying, Token
-from chat_app.core.service import ChatService
+from chat_app.service import ChatService
+from chat_app.service.events import Event, ReplyFailed, ReplyFinished, Retrying, Token
 from tests.conftest import make_settings
 from tests.fake_openai import FakeOpenAI, RecordedRequest
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from chat_app.core.service import ChatService
+from chat_app.service import ChatService
 from graphs.state import STATE_VERSION
 from tests.conftest import chat
 from tests.legacy_v1 import write_v1_thread

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chat_app.core.service import ChatService, ServiceError
+from chat_app.service import ChatService, ServiceError
 from tests.conftest import chat
 
 

@@ -15,9 +15,9 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 
-from chat_app.core.fast_saver import FastSqliteSaver
-from chat_app.core.serde import strict_serde
-from chat_app.core.service import ChatService
+from chat_app.service import ChatService
+from chat_app.storage.serde import strict_serde
+from chat_app.storage.sqlite.fast_saver import FastSqliteSaver
 from graphs.state import STATE_VERSION, add_message_batches
 from tests.conftest import chat, snapshots
 

@@ -21,12 +21,12 @@ from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite import SqliteSaver
 
-from chat_app.core import compression
-from chat_app.core.checkpoint_schema import create_checkpoint_tables
-from chat_app.core.fast_saver import compact_metadata
-from chat_app.core.head_reader import read_head
-from chat_app.core.serde import ZDICT_PREFIX, ZDICT_V1, strict_serde
-from chat_app.core.service import ChatService
+from chat_app.service import ChatService
+from chat_app.storage import compression
+from chat_app.storage.serde import ZDICT_PREFIX, ZDICT_V1, strict_serde
+from chat_app.storage.sqlite.checkpoint_schema import create_checkpoint_tables
+from chat_app.storage.sqlite.fast_saver import compact_metadata
+from chat_app.storage.sqlite.head_reader import read_head
 from graphs.state import STATE_VERSION
 from tests.conftest import chat
 from tests.legacy_v1 import write_v1_thread
@@ -139,7 +139,7 @@ def test_a_first_start_does_not_load_langgraph(tmp_path: Path) -> None:
     code = (
         "import sys\n"
         "from chat_app.config import load_settings\n"
-        "from chat_app.core.service import ChatService\n"
+        "from chat_app.service import ChatService\n"
         "overrides = {'storage': {'data_dir': sys.argv[1]}}\n"
         "svc = ChatService(load_settings(None, env={}, overrides=overrides,"
         " use_user_config=False))\n"

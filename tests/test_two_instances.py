@@ -25,8 +25,8 @@ from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatGenerationChunk
 
 from chat_app.config import Settings
-from chat_app.core.events import ReplyFailed, ReplyFinished, UserMessageSaved
-from chat_app.core.service import ChatService, ServiceError
+from chat_app.service import ChatService, ServiceError
+from chat_app.service.events import ReplyFailed, ReplyFinished, UserMessageSaved
 from graphs.nodes import Extractor
 from graphs.offline import OfflineChatModel
 from tests.conftest import chat, make_settings

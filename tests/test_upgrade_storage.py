@@ -12,9 +12,9 @@ from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite import SqliteSaver
 
 from chat_app import cli
-from chat_app.core import compression
-from chat_app.core.checkpoint_schema import CHECKPOINTS_SCHEMA
-from chat_app.core.service import ChatService
+from chat_app.service import ChatService
+from chat_app.storage import compression
+from chat_app.storage.sqlite.checkpoint_schema import CHECKPOINTS_SCHEMA
 from graphs import langgraph_compat
 from tests.conftest import chat
 

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from chat_app.core.service import ChatService
+from chat_app.service import ChatService
 from tests.conftest import chat, make_settings
 from tests.fake_openai import FakeOpenAI
 from tests.ui.conftest import bulk_thread

@@ -18,8 +18,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chat_app.config import ConfigError, load_settings
-from chat_app.core.events import ReplyFailed
-from chat_app.core.service import ChatService, ServiceError
+from chat_app.service import ChatService, ServiceError
+from chat_app.service.events import ReplyFailed
 from graphs.user_key import user_from_label, user_label
 from tests.conftest import chat
 

@@ -30,7 +30,9 @@ from textual.widgets import Input, Static, TabbedContent, TabPane, TextArea
 from textual.worker import Worker, WorkerState
 
 from chat_app.config import Settings
-from chat_app.core.events import (
+from chat_app.safe_text import is_blank, one_line, to_display, to_terminal
+from chat_app.service import ChatService, PendingRun, ServiceError
+from chat_app.service.events import (
     ChatMessage,
     Event,
     History,
@@ -45,9 +47,7 @@ from chat_app.core.events import (
     Token,
     UserMessageSaved,
 )
-from chat_app.core.outbox import Unsent
-from chat_app.core.service import ChatService, PendingRun, ServiceError
-from chat_app.safe_text import is_blank, one_line, to_display, to_terminal
+from chat_app.service.outbox import Unsent
 from chat_app.ui import panels
 from chat_app.ui.commands import ChatCommands
 from chat_app.ui.format import title_text

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from chat_app.core.service import ChatService
+from chat_app.service import ChatService
 from tests.conftest import make_settings
 from tests.e2e.test_tmux import CHAT_APP, Tmux
 

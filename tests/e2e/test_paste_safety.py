@@ -22,7 +22,7 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage
 
 from chat_app.config import load_settings
-from chat_app.core.service import ChatService
+from chat_app.service import ChatService
 from tests.e2e.test_tmux import CHAT_APP, TIMEOUT_S, Tmux
 
 pytestmark = pytest.mark.e2e

@@ -186,7 +186,7 @@ class Inspector:
     def __init__(self, data_dir: Path) -> None:
         os.environ.setdefault("LANGGRAPH_STRICT_MSGPACK", "true")
         from chat_app.config import load_settings
-        from chat_app.core.service import ChatService
+        from chat_app.service import ChatService
 
         settings = load_settings(
             None,

@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from chat_app.core.service import ChatService
+from chat_app.service import ChatService
 
 ROOT = Path(__file__).resolve().parents[2]
 THREAD_ID = "imported-thread"
@@ -23,8 +23,8 @@ STOP_AFTER_WRITE = """
 import os, sys
 from pathlib import Path
 from chat_app.config import load_settings
-from chat_app.core.service import ChatService
-from chat_app.core.transfer import import_thread
+from chat_app.service import ChatService
+from chat_app.service.transfer import import_thread
 
 data_dir, dsn, export, stop_after = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 storage = {"data_dir": data_dir, "backend": "postgres" if dsn else "sqlite", "dsn": dsn}

@@ -89,8 +89,8 @@ def test_backups_taken_while_turns_run_are_consistent(tmp_path: Path) -> None:
     child.finish(timeout_s=120)
     assert child.proc.returncode == 0
     assert len(backups) >= 10
-    from chat_app.core.fast_saver import FastSqliteSaver
-    from chat_app.core.serde import strict_serde
+    from chat_app.storage.serde import strict_serde
+    from chat_app.storage.sqlite.fast_saver import FastSqliteSaver
     from graphs.graph import build_graph
     from graphs.models import make_offline_model
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from chat_app.cli import main
-from chat_app.core.service import ChatService
-from chat_app.core.transfer import import_thread
+from chat_app.service import ChatService
+from chat_app.service.transfer import import_thread
 from tests.conftest import make_settings
 from tests.reliability.import_crash import (
     THREAD_ID,

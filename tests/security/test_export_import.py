@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from chat_app.core.service import ChatService, ServiceError
-from chat_app.core.transfer import MAX_IMPORT_BYTES, read_import_file
+from chat_app.service import ChatService, ServiceError
+from chat_app.service.transfer import MAX_IMPORT_BYTES, read_import_file
 from tests.security.conftest import ESCAPES, MARKUP, chat, db_bytes, one_error_line, run_cli
 
 HOSTILE_TEXT = " ".join([*ESCAPES.values(), *MARKUP, "\u202eevil\u202c", "\x00nul", "\x85nel"])

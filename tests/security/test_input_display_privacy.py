@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rich.text import Text
 
-from chat_app.core.service import MAX_MESSAGE_CHARS, ChatService, ServiceError
 from chat_app.safe_text import clean_input, to_display
+from chat_app.service import MAX_MESSAGE_CHARS, ChatService, ServiceError
 from graphs.profile import read_profile
 from graphs.prompts import system_prompt
 from tests.security.conftest import ESCAPES, MARKUP, chat, db_bytes

@@ -15,9 +15,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chat_app.config import load_settings
-from chat_app.core.events import ReplyFailed
-from chat_app.core.service import ChatService
 from chat_app.safe_text import redact_secrets
+from chat_app.service import ChatService
+from chat_app.service.events import ReplyFailed
 from tests.fake_openai import FakeOpenAI
 from tests.security.conftest import CLI, REPO, cli_env, one_error_line, run_cli
 from tests.services.conftest import (  # noqa: F401 - fixtures
@@ -267,10 +267,10 @@ def test_unreachable_services_are_one_line(tmp_path: Path) -> None:
 
 
 def test_unreachable_postgres_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    pg_backend = pytest.importorskip("chat_app.core.pg_backend")
-    from chat_app.core.sqlite_backend import StorageError
+    pg_connection = pytest.importorskip("chat_app.storage.postgres.connection")
+    from chat_app.storage.errors import StorageError
 
-    monkeypatch.setattr(pg_backend, "CONNECT_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(pg_connection, "CONNECT_TIMEOUT_S", 0.5)
     settings = load_settings(
         None,
         env={},

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from chat_app.core.service import ChatService, ServiceError, ThreadNotFound
+from chat_app.service import ChatService, ServiceError, ThreadNotFound
 from tests.security.conftest import chat
 
 HOSTILE = [

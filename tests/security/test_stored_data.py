@@ -14,8 +14,8 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.checkpoint.serde import jsonplus as J
 
-from chat_app.core.serde import strict_serde
-from chat_app.core.service import ChatService, DamagedCheckpoint
+from chat_app.service import ChatService, DamagedCheckpoint
+from chat_app.storage.serde import strict_serde
 from tests.security.conftest import REPO, chat, cli_env, one_error_line, run_cli
 
 

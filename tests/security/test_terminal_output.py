@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 from langchain_core.messages import AIMessage, HumanMessage
 
 from chat_app.config import load_settings
-from chat_app.core.service import ChatService
 from chat_app.safe_text import echo, json_for_terminal, to_terminal
+from chat_app.service import ChatService
 from graphs.facts import profile_namespace
 from tests.fake_openai import FakeOpenAI
 from tests.security.conftest import ESCAPES, run_cli

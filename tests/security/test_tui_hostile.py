@@ -17,7 +17,7 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage
 
 from chat_app.config import Settings, load_settings
-from chat_app.core.service import ChatService
+from chat_app.service import ChatService
 from graphs.profile import ProfileFact
 from tests.security.conftest import ESCAPES, MARKUP, REPO, cli_env
 

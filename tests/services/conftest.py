@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from chat_app.core.service import ChatService
+from chat_app.service import ChatService
 from tests.conftest import make_settings
 
 PG_HOST, PG_PORT = "127.0.0.1", 5432

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from chat_app.core.service import ChatService
+from chat_app.service import ChatService
 from tests.conftest import chat
 
 pytestmark = pytest.mark.services

@@ -9,8 +9,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from chat_app.core.service import ChatService
-from chat_app.core.transfer import import_thread
+from chat_app.service import ChatService
+from chat_app.service.transfer import import_thread
 from tests.conftest import make_settings
 from tests.reliability.import_crash import THREAD_ID, assert_whole, stop_import, write_export
 from tests.services.conftest import new_schema_dsn

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from chat_app.cli import main
-from chat_app.core.migrate import MigrationError, migrate
-from chat_app.core.service import ChatService
+from chat_app.service import ChatService
+from chat_app.storage.migrate import MigrationError, migrate
 from tests.conftest import chat
 from tests.services.conftest import checkpoint_tree
 

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from chat_app.cli import main
-from chat_app.core.migrate import migrate
-from chat_app.core.service import ChatService
+from chat_app.service import ChatService
+from chat_app.storage.migrate import migrate
 from tests.conftest import chat, make_settings
 from tests.services.conftest import PYTHON, ROOT, checkpoint_tree, new_schema_dsn
 
@@ -27,7 +27,7 @@ STOPPED = 137
 STOP_AT_STEP = """
 import os, sys
 from pathlib import Path
-from chat_app.core.migrate import migrate
+from chat_app.storage.migrate import migrate
 
 data, dsn, stop_at = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 seen = 0

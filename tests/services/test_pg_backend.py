@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
-from chat_app.core.pg_backend import PgBackend, PgWriterLock, open_pg
-from chat_app.core.service import ChatService
+from chat_app.service import ChatService
+from chat_app.storage.postgres.backend import PgBackend, open_pg
+from chat_app.storage.postgres.locks import PgWriterLock
 from tests.conftest import chat
 from tests.services.conftest import ROOT
 
@@ -47,7 +48,7 @@ def test_instances_starting_together_set_up_once(pg_dsn: str) -> None:
 def test_a_killed_holder_does_not_keep_the_thread_lock(pg_dsn: str) -> None:
     code = (
         "import sys, time\n"
-        "from chat_app.core.pg_backend import PgWriterLock\n"
+        "from chat_app.storage.postgres.locks import PgWriterLock\n"
         "lock = PgWriterLock(sys.argv[1], 'the-thread')\n"
         "assert lock.try_acquire()\n"
         "print('held', flush=True)\n"

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from chat_app.core.events import ChatMessage, ReplyFailed, ReplyFinished
-from chat_app.core.service import ChatService, ServiceError, ThreadNotFound
+from chat_app.service import ChatService, ServiceError, ThreadNotFound
+from chat_app.service.events import ChatMessage, ReplyFailed, ReplyFinished
 from tests.conftest import chat
 
 pytestmark = pytest.mark.services

@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 
 from chat_app.config import RetentionSettings
-from chat_app.core import maintenance as mt
-from chat_app.core.events import ReplyFailed, ReplyFinished, Token
-from chat_app.core.pg_backend import PgBackend
-from chat_app.core.service import ChatService
+from chat_app.service import ChatService
+from chat_app.service.events import ReplyFailed, ReplyFinished, Token
+from chat_app.storage import upkeep as mt
+from chat_app.storage.postgres.backend import PgBackend
 from tests.conftest import chat, make_settings
 from tests.services.conftest import ROOT, free_port
 from tests.test_crash_recovery import interrupted_run, resumed_once

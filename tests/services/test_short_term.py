@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from chat_app.core.changes import Change
-from chat_app.core.service import ChatService
-from chat_app.core.short_term import InProcessTier, RedisTier
+from chat_app.service import ChatService
+from chat_app.service.changes import Change
+from chat_app.service.short_term import InProcessTier, RedisTier
 from tests.conftest import chat
 from tests.services.conftest import PrivateRedis, free_port
 

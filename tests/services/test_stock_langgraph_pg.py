@@ -22,7 +22,7 @@ from tests.test_stock_langgraph import app_view, graph_on, run, send, view_of
 
 async def test_the_postgres_saver_passes_the_conformance_suite(pg_database: str) -> None:
     require_postgres()
-    from chat_app.core.pg_backend import open_pg
+    from chat_app.storage.postgres.backend import open_pg
 
     @contextlib.contextmanager
     def make() -> Iterator[Any]:

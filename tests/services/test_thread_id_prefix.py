@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from chat_app.core.service import AmbiguousThreadId, ChatService, ThreadNotFound
+from chat_app.service import AmbiguousThreadId, ChatService, ThreadNotFound
 
 pytestmark = pytest.mark.services
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from chat_app.core.service import ChatService
+from chat_app.service import ChatService
 from tests.services.conftest import PYTHON, ROOT, PrivateRedis, app_env
 
 pytestmark = pytest.mark.services

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from chat_app.core.service import ChatService
+from chat_app.service import ChatService
 from tests.conftest import chat
 from tests.services.conftest import PYTHON, ROOT, app_env
 from tests.test_user_ids import LOOKALIKES, USER_IDS

@@ -11,7 +11,7 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage
 
 from chat_app.config import Settings, load_settings
-from chat_app.core.service import ChatService
+from chat_app.service import ChatService
 from chat_app.ui.app import ChatApp, make_app
 
 

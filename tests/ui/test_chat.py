@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from chat_app.core.service import ChatService
+from chat_app.service import ChatService
 from chat_app.ui.app import make_app
 from chat_app.ui.screens.text_prompt import TextPromptScreen
 from tests.ui.conftest import make_settings, screen_text
@@ -160,7 +160,7 @@ async def test_service_error_notifies_and_keeps_text(app_factory, service, monke
     app = app_factory()
 
     def broken(*args, **kwargs):
-        from chat_app.core.service import ServiceError
+        from chat_app.service import ServiceError
 
         raise ServiceError("the database is on fire")
 

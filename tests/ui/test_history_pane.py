@@ -11,8 +11,8 @@ from textual.app import App, ComposeResult
 from textual.message import Message
 from textual.widgets import Button, Footer, Static
 
-from chat_app.core.events import CheckpointInfo, History
-from chat_app.core.service import ChatService
+from chat_app.service import ChatService
+from chat_app.service.events import CheckpointInfo, History
 from chat_app.ui.widgets.history_pane import PROFILE_MARK, HistoryPane, TimelineList
 
 _SVG_TEXT = re.compile(

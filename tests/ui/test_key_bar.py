@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from chat_app.core.service import ChatService
+from chat_app.service import ChatService
 from chat_app.ui.app import make_app
 from chat_app.ui.widgets.key_bar import KeyBar
 from tests.ui.conftest import make_settings, screen_text

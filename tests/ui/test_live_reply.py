@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chat_app.core.events import ChatMessage
+from chat_app.service.events import ChatMessage
 from chat_app.ui.widgets.message_lines import MessageLines, markdown_blocks
 from tests.ui.test_chat import opened
 

@@ -12,7 +12,7 @@ from textual.message import Message
 from textual.widgets import Input
 
 from chat_app.config import load_settings
-from chat_app.core.service import ChatService
+from chat_app.service import ChatService
 from chat_app.ui.app import make_app
 from chat_app.ui.widgets.profile_panel import LOADING_TEXT, FactRow, ProfilePanel
 from graphs.profile import ProfileFact

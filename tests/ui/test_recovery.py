@@ -8,7 +8,7 @@ from typing import Any
 
 from langchain_core.outputs import ChatGenerationChunk
 
-from chat_app.core.service import ChatService
+from chat_app.service import ChatService
 from chat_app.ui.app import make_app
 from graphs.errors import ModelCallError
 from graphs.offline import OfflineChatModel

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from chat_app.core.events import Token
-from chat_app.core.service import ChatService
+from chat_app.service import ChatService
+from chat_app.service.events import Token
 from chat_app.ui import app as app_module
 from chat_app.ui.app import make_app
 from chat_app.ui.widgets.history_pane import HistoryPane, TimelineList

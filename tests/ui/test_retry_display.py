@@ -7,8 +7,8 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from chat_app.core.events import Retrying
-from chat_app.core.service import ChatService
+from chat_app.service import ChatService
+from chat_app.service.events import Retrying
 from chat_app.ui.app import make_app
 from tests.conftest import make_settings
 from tests.fake_openai import FakeOpenAI

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from chat_app.config import Settings
-from chat_app.core.events import Event, ThreadInfo
-from chat_app.core.service import ChatService
+from chat_app.service import ChatService
+from chat_app.service.events import Event, ThreadInfo
 from chat_app.ui.app import UNSENT_NOTICE, make_app
 from chat_app.ui.widgets.message_box import MessageBox
 from tests.conftest import chat
@@ -113,7 +113,7 @@ def die_holding(data_dir: Path, thread_id: str, text: str) -> None:
         """
         import os, sys, pathlib
         from tests.ui.conftest import make_settings
-        from chat_app.core.service import ChatService
+        from chat_app.service import ChatService
         svc = ChatService(make_settings(pathlib.Path(sys.argv[1])))
         svc.hold(sys.argv[2], sys.argv[3])
         os._exit(137)
@@ -209,8 +209,8 @@ def die_mid_reply(data_dir: Path, thread_id: str) -> None:
         """
         import os, sys, pathlib
         from tests.ui.conftest import make_settings
-        from chat_app.core.events import Token
-        from chat_app.core.service import ChatService
+        from chat_app.service.events import Token
+        from chat_app.service import ChatService
         svc = ChatService(make_settings(pathlib.Path(sys.argv[1])))
         for ev in svc.send(sys.argv[2], "tell me a long story"):
             if isinstance(ev, Token):

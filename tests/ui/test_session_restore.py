@@ -9,7 +9,7 @@ import pytest
 from textual.widgets import TabbedContent
 
 import chat_app.ui.app as app_module
-from chat_app.core.service import ChatService
+from chat_app.service import ChatService
 from chat_app.ui.app import make_app
 from tests.conftest import chat
 from tests.ui.conftest import make_settings

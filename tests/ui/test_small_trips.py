@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from chat_app.core.service import ChatService
+from chat_app.service import ChatService
 from chat_app.ui.app import make_app
 from chat_app.ui.widgets.history_pane import HistoryPane, TimelineList
 from chat_app.ui.widgets.profile_panel import FactRow

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from chat_app.core.service import ChatService
+from chat_app.service import ChatService
 from chat_app.ui.app import ChatApp, make_app
 from graphs.profile import ProfileFact
 from tests.ui.conftest import make_settings

@@ -10,7 +10,7 @@ from pathlib import Path
 from textual.widgets import Static
 
 from chat_app.config import Settings
-from chat_app.core.service import ChatService
+from chat_app.service import ChatService
 from chat_app.ui.app import make_app
 from chat_app.ui.widgets.message_box import MessageBox
 from chat_app.ui.widgets.profile_panel import EMPTY_TEXT, LOADING_TEXT, ProfilePanel

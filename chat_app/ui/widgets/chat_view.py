@@ -16,8 +16,8 @@ from textual.containers import VerticalScroll
 from textual.geometry import Size
 from textual.message import Message
 
-from chat_app.core.events import ChatMessage
 from chat_app.safe_text import to_display
+from chat_app.service.events import ChatMessage
 from chat_app.ui.widgets.failure_notice import FailureNotice
 from chat_app.ui.widgets.message_lines import MessageLines
 from chat_app.ui.widgets.steady_scroll import draw_scrollbars_now

@@ -37,8 +37,8 @@ from textual.widget import Widget
 from textual.widgets import Button, OptionList, Static
 from textual.widgets.option_list import Option
 
-from chat_app.core.events import CheckpointInfo, History
 from chat_app.safe_text import one_line
+from chat_app.service.events import CheckpointInfo, History
 from chat_app.ui.widgets.steady_scroll import SteadyScrollSizes
 
 LABELLED_KINDS = frozenset({"user", "assistant", "rewind", "summary"})

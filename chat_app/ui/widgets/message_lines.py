@@ -38,8 +38,8 @@ from textual.message import Message
 from textual.strip import Strip
 from textual.widget import Widget
 
-from chat_app.core.events import ChatMessage
 from chat_app.safe_text import to_display
+from chat_app.service.events import ChatMessage
 
 CODE_BLOCK = re.compile(r"```[^\n]*\n(.*?)(?:```|\Z)", re.S)
 FENCES = ("```", "~~~")

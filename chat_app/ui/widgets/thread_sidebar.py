@@ -30,7 +30,7 @@ from textual.strip import Strip
 from textual.timer import Timer
 from textual.widgets import Input
 
-from chat_app.core.events import ThreadInfo
+from chat_app.service.events import ThreadInfo
 from chat_app.ui.format import age, title_text
 from chat_app.ui.widgets.steady_input import SteadyInput
 from chat_app.ui.widgets.steady_scroll import SteadyScrollSizes

@@ -1,1 +1,0 @@
-"""The service the UI and the CLI talk to. Never imports Textual."""

@@ -1,0 +1,1 @@
+"""The SQLite backend: one database file in the data directory."""
