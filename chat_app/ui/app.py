@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import tzinfo
 from functools import partial
 from pathlib import Path
-from typing import Any, ClassVar, NamedTuple, TypeVar, cast
+from typing import Any, ClassVar, NamedTuple, cast
 
 from rich.text import Text
 from textual import events, on, work
@@ -23,9 +22,6 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.screen import Screen
-from textual.timer import Timer
-from textual.widget import Widget
 from textual.widgets import Input, Static, TabbedContent, TabPane, TextArea
 from textual.worker import Worker, WorkerState
 
@@ -47,8 +43,17 @@ from chat_app.core.events import (
 )
 from chat_app.core.outbox import Unsent
 from chat_app.core.service import ChatService, PendingRun, ServiceError
-from chat_app.safe_text import is_blank, one_line, to_display, to_terminal
+from chat_app.safe_text import is_blank, one_line, to_terminal
 from chat_app.ui import panels
+from chat_app.ui.areas.base import (
+    AGENT_WARM_UP_DELAY_S,
+    ChatAppBase,
+    Held,
+    Loaded,
+    Opened,
+    W,
+    error_text,
+)
 from chat_app.ui.commands import ChatCommands
 from chat_app.ui.format import title_text
 from chat_app.ui.screens.confirm import ConfirmScreen
@@ -67,9 +72,6 @@ from chat_app.ui.widgets.status_line import StatusLine
 from chat_app.ui.widgets.thread_sidebar import ThreadSidebar
 from chat_app.ui.widgets.title_bar import TitleBar
 
-T = TypeVar("T")
-W = TypeVar("W", bound=Widget)
-
 # Checkpoints read for the history pane when a thread opens (~2.5 per turn);
 # earlier ones are read when the person asks for them.
 HISTORY_WINDOW = 600
@@ -82,10 +84,6 @@ FULL_GC_AFTER_REPLY_S = 2.0
 # Buffered tokens are shown at most this often (about two frames).
 TOKEN_TICK_S = 0.03
 
-# The first screen needs no agent (threads, the open conversation and its
-# history are read directly); the agent, and the profile kept beside it, load
-# this long after that screen is up, or at once when the person starts typing.
-AGENT_WARM_UP_DELAY_S = 1.0
 # The text in the message box is kept this long after the last key.
 DRAFT_SAVE_DELAY_S = 1.0
 
@@ -97,31 +95,11 @@ class FlushTokens(Message):
 PREVIEW_NOTICE = "Preview of an earlier point — Enter in History to rewind, Esc to go back"
 
 
-# A thread as the chat and the history pane show it.
-Loaded = tuple[ThreadInfo, list[ChatMessage], History]
-
-
-class Opened(NamedTuple):
-    """A thread the start-up worker read, ready to show."""
-
-    thread_id: str
-    remembered: bool  # the session already names it as the open thread
-    loaded: Loaded | None = None  # None: read it again
-    draft: str = ""
-
-
 class StartUp(NamedTuple):
     threads: list[ThreadInfo]
     pending: list[PendingRun]
     first: Opened | None
     unsent: list[Unsent]
-
-
-class Held(NamedTuple):
-    """A message kept in the outbox (durable) and no longer in the input box."""
-
-    message_id: str
-    text: str
 
 
 UNSENT_NOTICE = "Not sent before the app stopped: your message is back in the box."
@@ -171,15 +149,7 @@ def hidden(widget: W, hide: bool = True) -> W:
     return widget
 
 
-def error_text(exc: BaseException) -> str:
-    """One readable line for a failure; never a traceback, never markup."""
-    if isinstance(exc, ServiceError):
-        return to_display(str(exc), single_line=True)
-    detail = to_display(str(exc), single_line=True)
-    return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
-
-
-class ChatApp(App[int]):
+class ChatApp(ChatAppBase):
     """A terminal chat app whose conversations survive anything."""
 
     CSS_PATH = "app.tcss"
@@ -203,59 +173,6 @@ class ChatApp(App[int]):
         Binding("f1", "help", "Help", show=False),
         Binding("question_mark", "help('?')", "Help", show=False),
     ]
-
-    def __init__(
-        self,
-        settings: Settings,
-        service: ChatService,
-        *,
-        clock: Callable[[], float] = time.time,
-        poll_interval_s: float = 2.0,
-        history_tz: tzinfo | None = None,
-        warm_up_delay_s: float = AGENT_WARM_UP_DELAY_S,
-    ) -> None:
-        super().__init__()
-        self.warm_up_delay_s = warm_up_delay_s
-        self._gc_threshold = gc.get_threshold()
-        self._warm: Worker[None] | None = None
-        self.history_tz = history_tz
-        self.settings = settings
-        self.service = service
-        self.clock = clock
-        self.poll_interval_s = poll_interval_s
-        self.current_id: str | None = None
-        self.current_info: ThreadInfo | None = None
-        self.drafts: dict[str, str] = {}
-        self._widget_cache: dict[str, Widget] = {}
-        self._poll_stamp: tuple[str, tuple[int, float]] | None = None
-        self.pending: dict[str, PendingRun] = {}
-        self.preview_id: str | None = None
-        self.reply_thread: str | None = None
-        self.history: History | None = None
-        self._query = ""
-        # The message being sent (its thread and outbox row) until it is saved.
-        self._unsent: tuple[str, Held] | None = None
-        # A message sent before the first thread was shown: for that thread.
-        self._started_up = False
-        self._held_for_start: Held | None = None
-        # Held during start-up while interrupted replies are resumed: sent after them.
-        self._after_resume: Held | None = None
-        self._send_after_load: Held | None = None
-        self._draft_timer: Timer | None = None
-        self._choices: dict[str, str] = {}
-        self._wants = {"sidebar": True, "panel": True}
-        self._retry: tuple[int, int, float, str] | None = None  # attempt, max, deadline, why
-        self._poll_worker: Worker[None] | None = None
-        # Streaming: tokens buffered by the reply worker, drained once per tick.
-        self._token_lock = threading.Lock()
-        self._tokens: list[Token] = []
-        self._flush_due = False
-        self._last_flush = 0.0
-        self._reply_shown: str | None = None  # thread whose finished reply was appended
-        # Between Ctrl-N and the new thread existing: its worker, and a message
-        # sent meanwhile (it is for the new thread, not the one being left).
-        self._creating: Worker[None] | None = None
-        self._send_when_created: Held | None = None
 
     # -- layout -------------------------------------------------------------------
 
@@ -299,11 +216,6 @@ class ChatApp(App[int]):
         except Exception:  # a session that cannot be read is only a default look
             return {}
 
-    def _remember(self, name: str, value: str) -> None:
-        """Keep a choice made on screen for the next start (in a worker)."""
-        self._choices[name] = value
-        self.call_service(lambda: self.service.session.set_choice(name, value), group="session")
-
     def on_mount(self) -> None:
         theme = self._choices.get("theme", self.settings.ui.theme)
         if theme not in self.available_themes:
@@ -325,66 +237,7 @@ class ChatApp(App[int]):
         # Which keys do something (Esc) changes with the reply's state.
         self.watch(status, "state", lambda _: self.refresh_bindings(), init=False)
 
-    @property
-    def main_screen(self) -> Screen[Any]:
-        # App.query_one searches the *active* screen: with a modal or the
-        # command palette open it would not find the main widgets.
-        return self.screen_stack[0]
-
-    def _main_widget(self, key: str, selector: str, kind: type[W]) -> W:
-        # Kept once found: timers and worker callbacks can still fire while
-        # the app shuts down and the screen's children are already gone.
-        found = self._widget_cache.get(key)
-        if found is None:
-            found = self.main_screen.query_one(selector, kind)
-            self._widget_cache[key] = found
-        return cast(W, found)
-
-    @property
-    def chat(self) -> ChatView:
-        return self._main_widget("chat", "ChatView", ChatView)
-
-    @property
-    def sidebar(self) -> ThreadSidebar:
-        return self._main_widget("sidebar", "ThreadSidebar", ThreadSidebar)
-
-    @property
-    def status(self) -> StatusLine:
-        return self._main_widget("status", "StatusLine", StatusLine)
-
-    @property
-    def chat_input(self) -> MessageBox:
-        return self._main_widget("input", "#chat-input", MessageBox)
-
-    def _panel(self, kind: str) -> Widget | None:
-        found = self.main_screen.query(f"#{kind}")
-        return found.first() if found else None
-
     # -- running service calls ------------------------------------------------------
-
-    def call_service(
-        self,
-        fn: Callable[[], T],
-        then: Callable[[T], object] | None = None,
-        *,
-        group: str = "ops",
-        exclusive: bool = False,
-    ) -> Worker[None]:
-        """Run ``fn`` in a thread; hand its result to ``then`` on the UI thread."""
-
-        def body() -> None:
-            result = fn()
-            if then is not None and self.is_running:
-                self.call_from_thread(self._deliver, then, result)
-
-        return self.run_worker(
-            body, thread=True, group=group, exclusive=exclusive, exit_on_error=False
-        )
-
-    def _deliver(self, then: Callable[[T], object], result: T) -> None:
-        # A worker can finish while the app is shutting down: nothing to show then.
-        if self.screen_stack and self.is_running:
-            then(result)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         # The one place where worker failures become something a person can read.
