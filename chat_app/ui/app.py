@@ -1,8 +1,10 @@
-"""The chat app: layout, key bindings, and the flow between service and widgets.
+"""The chat app: its screen, key bindings, start-up, and the chat's own actions.
 
 The app receives its ChatService. Every service call runs in a thread worker
 (the service blocks); results come back with ``call_from_thread`` and only
 then touch widgets. Widgets post messages up; the app sets attributes down.
+The handlers of each area (threads, the reply, history, profile, recovery,
+the panels' layout) live in chat_app/ui/areas/, and ``ChatApp`` inherits them.
 """
 
 from __future__ import annotations
@@ -10,12 +12,12 @@ from __future__ import annotations
 import contextlib
 import gc
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import tzinfo
-from typing import Any, ClassVar, NamedTuple, cast
+from typing import Any, ClassVar, NamedTuple
 
 from rich.text import Text
-from textual import events, on
+from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -23,31 +25,27 @@ from textual.widgets import Input, Static, TabbedContent, TabPane, TextArea
 from textual.worker import Worker, WorkerState
 
 from chat_app.config import Settings
-from chat_app.core.events import (
-    ChatMessage,
-    Event,
-    ThreadInfo,
-)
+from chat_app.core.events import ChatMessage, ThreadInfo
 from chat_app.core.outbox import Unsent
-from chat_app.core.service import ChatService, PendingRun, ServiceError
+from chat_app.core.service import ChatService, PendingRun
 from chat_app.safe_text import to_terminal
 from chat_app.ui import panels
 from chat_app.ui.areas import history
-from chat_app.ui.areas.base import AGENT_WARM_UP_DELAY_S, Held, Opened, W, error_text
+from chat_app.ui.areas.base import AGENT_WARM_UP_DELAY_S, Opened, W, error_text
+from chat_app.ui.areas.layout import LayoutArea, fitting_panels
+from chat_app.ui.areas.profile import ProfileArea
+from chat_app.ui.areas.recovery import RecoveryArea
 from chat_app.ui.areas.reply import ReplyArea
 from chat_app.ui.areas.threads import ThreadsArea
 from chat_app.ui.commands import ChatCommands
-from chat_app.ui.screens.confirm import ConfirmScreen
 from chat_app.ui.screens.help import HelpScreen, key_sections
 from chat_app.ui.screens.text_prompt import TextPromptScreen
 from chat_app.ui.screens.text_view import TextViewScreen
 from chat_app.ui.themes import unknown_theme_warning
 from chat_app.ui.widgets.chat_view import ChatView
-from chat_app.ui.widgets.failure_notice import FailureNotice
 from chat_app.ui.widgets.key_bar import KeyBar
 from chat_app.ui.widgets.message_box import MessageBox
-from chat_app.ui.widgets.message_lines import MessageLines, code_blocks, prepare_rendering
-from chat_app.ui.widgets.profile_panel import forgot_notice
+from chat_app.ui.widgets.message_lines import MessageLines, code_blocks
 from chat_app.ui.widgets.recovery_banner import RecoveryBanner
 from chat_app.ui.widgets.status_line import StatusLine
 from chat_app.ui.widgets.thread_sidebar import ThreadSidebar
@@ -55,30 +53,13 @@ from chat_app.ui.widgets.title_bar import TitleBar
 
 
 class StartUp(NamedTuple):
+    """What the start-up worker read: the listing, interrupted replies, the first
+    thread, and messages a stopped app had not saved."""
+
     threads: list[ThreadInfo]
     pending: list[PendingRun]
     first: Opened | None
     unsent: list[Unsent]
-
-
-UNSENT_NOTICE = "Not sent before the app stopped: your message is back in the box."
-
-
-# The chat keeps at least this many columns while a panel can step aside.
-MIN_CHAT_COLUMNS = 40
-
-
-def fitting_panels(width: int, sidebar: bool, panel: bool) -> tuple[bool, bool]:
-    """Which of the wanted panels fit beside a chat of MIN_CHAT_COLUMNS at
-    ``width`` (their widths, borders included, follow app.tcss's breakpoints)."""
-    if width <= 0:
-        return sidebar, panel
-    sidebar_w, panel_w = (21, 29) if width < 100 else (25, 33) if width < 130 else (33, 45)
-    if panel and width - (sidebar_w if sidebar else 0) - panel_w < MIN_CHAT_COLUMNS:
-        panel = False
-    if sidebar and width - sidebar_w < MIN_CHAT_COLUMNS:
-        sidebar = False
-    return sidebar, panel
 
 
 def hidden(widget: W, hide: bool = True) -> W:
@@ -87,7 +68,7 @@ def hidden(widget: W, hide: bool = True) -> W:
     return widget
 
 
-class ChatApp(ThreadsArea, ReplyArea, history.HistoryArea):
+class ChatApp(ThreadsArea, ReplyArea, history.HistoryArea, ProfileArea, RecoveryArea, LayoutArea):
     """A terminal chat app whose conversations survive anything."""
 
     CSS_PATH = "app.tcss"
@@ -112,7 +93,7 @@ class ChatApp(ThreadsArea, ReplyArea, history.HistoryArea):
         Binding("question_mark", "help('?')", "Help", show=False),
     ]
 
-    # -- layout -------------------------------------------------------------------
+    # -- the screen -----------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
         # Building the screen makes tens of thousands of long-lived objects
@@ -175,7 +156,7 @@ class ChatApp(ThreadsArea, ReplyArea, history.HistoryArea):
         # Which keys do something (Esc) changes with the reply's state.
         self.watch(status, "state", lambda _: self.refresh_bindings(), init=False)
 
-    # -- running service calls ------------------------------------------------------
+    # -- worker failures ------------------------------------------------------------
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         # The one place where worker failures become something a person can read.
@@ -194,7 +175,7 @@ class ChatApp(ThreadsArea, ReplyArea, history.HistoryArea):
             held, self._send_when_created = self._send_when_created, None
             self._give_back(held)
 
-    # -- start-up and the thread list ------------------------------------------------
+    # -- start-up and shut-down ------------------------------------------------------
 
     def _start_up(self) -> None:
         def load() -> StartUp:
@@ -249,39 +230,6 @@ class ChatApp(ThreadsArea, ReplyArea, history.HistoryArea):
         gc.freeze()
         gc.enable()  # paused in compose
 
-    def _return_unsent(self, unsent: list[Unsent], first: str | None) -> str:
-        """Messages a stopped app had not saved, back as drafts of their threads;
-        what the box of the first thread shown holds: the draft given back to
-        it, then what was typed while the app started."""
-        by_thread: dict[str | None, list[str]] = {}
-        for u in unsent:
-            by_thread.setdefault(u.thread_id, []).append(u.text)
-        typed = self.chat_input.value
-        for tid, texts in by_thread.items():
-            text = " ".join(texts)
-            if tid == first:
-                typed = f"{text} {typed}" if typed else text
-            else:
-                self.drafts[cast(str, tid)] = text
-        if unsent:
-            self.notify(UNSENT_NOTICE, severity="warning", timeout=10)
-        return typed
-
-    def _give_back(self, held: Held | None, why: str = "") -> None:
-        """A held message that will not be sent goes back into the box."""
-        if held is None:
-            return
-        if why:
-            self.notify(f"Not sent: {why}", severity="error", markup=False)
-        if self.chat_input.value:
-            # Something new was typed meanwhile: the outbox keeps the message
-            # (still marked as being sent), and the next start gives it back.
-            return
-        self.chat_input.value = held.text
-        self.call_service(lambda: self.service.give_back(held.message_id), group="outbox")
-
-    # -- opening a thread -------------------------------------------------------------
-
     def on_unmount(self) -> None:
         gc.unfreeze()  # frozen at start-up (see _started)
         gc.enable()  # paused in compose, should start-up not have finished
@@ -291,89 +239,6 @@ class ChatApp(ThreadsArea, ReplyArea, history.HistoryArea):
         with contextlib.suppress(Exception):
             if self.current_id is not None:
                 self.service.session.set_draft(self.current_id, self.chat_input.value)
-
-    def _set_facts(self, facts: list[Any]) -> None:
-        panel = self._panel("profile-panel")
-        if panel is not None:
-            panel.show(facts)  # type: ignore[attr-defined]
-
-    def refresh_profile(self) -> None:
-        self.call_service(self.service.profile, self._set_facts, group="profile")
-
-    def warm_up(self) -> None:
-        """Load the agent and the profile (once), so the first message does not wait."""
-        if self._warm is not None:
-            return
-
-        def load() -> list[Any]:
-            self.service.load_agent()
-            prepare_rendering()
-            return list(self.service.profile())
-
-        def loaded(facts: list[Any]) -> None:
-            self._set_facts(facts)
-            # The agent's libraries are ~100,000 more long-lived objects: left
-            # in the collected generations, a full collection took ~70 ms (in
-            # the middle of opening a thread); frozen, as at start-up.
-            gc.freeze()
-
-        self._warm = self.call_service(load, loaded, group="profile")
-
-    @on(TabbedContent.TabActivated, "#side-panel")
-    def _tab_shown(self, event: TabbedContent.TabActivated) -> None:
-        if event.pane.id == "tab-profile":
-            self.warm_up()
-        if event.pane.id and self._choices.get("tab") != event.pane.id:
-            self._remember("tab", event.pane.id)
-
-    def _theme_changed(self, theme: str) -> None:
-        self._remember("theme", theme)
-
-    # -- sending and replies --------------------------------------------------------
-
-    def resume_all(self, thread_ids: list[str]) -> None:
-        """Auto-resume: finish each interrupted reply, one after another."""
-
-        def events() -> Iterator[Event]:
-            for tid in thread_ids:
-                try:
-                    yield from self.service.resume(tid)
-                except ServiceError:
-                    continue
-
-        self.main_screen.query_one(RecoveryBanner).hide()
-        self.start_reply(thread_ids[0], events)
-
-    @on(RecoveryBanner.ResumeChosen)
-    @on(FailureNotice.RetryChosen)
-    def action_resume_reply(self) -> None:
-        """Finish the open thread's unfinished reply (after a crash or a failure)."""
-        tid = self.current_id
-        if tid is None or self.reply_thread is not None:
-            return
-        if tid not in self.pending and not self.chat.query_one(FailureNotice).display:
-            self.notify("Nothing to resume: the last reply finished.")
-            return
-        self.pending.pop(tid, None)
-        self.main_screen.query_one(RecoveryBanner).hide()
-        self.chat_input.focus()
-        self.start_reply(tid, lambda: self.service.resume(tid))
-
-    @on(RecoveryBanner.DiscardChosen)
-    @on(FailureNotice.DiscardChosen)
-    def action_discard_reply(self) -> None:
-        """Drop the open thread's unfinished turn (it stays in History)."""
-        tid = self.current_id
-        if tid is None or self.reply_thread is not None:
-            return
-        if tid not in self.pending and not self.chat.query_one(FailureNotice).display:
-            self.notify("Nothing to discard: the last reply finished.")
-            return
-        self.pending.pop(tid, None)
-        self.main_screen.query_one(RecoveryBanner).hide()
-        self.chat.hide_failure()
-        self.chat_input.focus()
-        self.call_service(lambda: self.service.discard(tid), lambda _: self.reload_thread())
 
     # -- chat actions -------------------------------------------------------------------
 
@@ -452,7 +317,7 @@ class ChatApp(ThreadsArea, ReplyArea, history.HistoryArea):
         self.copy_to_clipboard(blocks[-1])
         self.notify("Copied the code block to the clipboard.")
 
-    # -- thread actions ------------------------------------------------------------------
+    # -- the model ---------------------------------------------------------------------
 
     def action_switch_model(self, name: str = "") -> None:
         def switch(chosen: str | None) -> None:
@@ -473,94 +338,6 @@ class ChatApp(ThreadsArea, ReplyArea, history.HistoryArea):
     def _model_switched(self) -> None:
         self.status.model_name = self.service.model_name
         self.notify(f"Now using {self.service.model_name}", markup=False)
-
-    # -- panels ---------------------------------------------------------------------------
-
-    def action_toggle_sidebar(self) -> None:
-        # Shown as asked even where it squeezes the chat: the person decides.
-        sidebar = self.sidebar
-        sidebar.display = not sidebar.display
-        self._wants["sidebar"] = sidebar.display
-        self._remember("sidebar", "shown" if sidebar.display else "hidden")
-
-    def action_toggle_side_panel(self) -> None:
-        panel = self.main_screen.query_one("#side-panel")
-        panel.display = not panel.display
-        self._wants["panel"] = panel.display
-        self._remember("panel", "shown" if panel.display else "hidden")
-
-    def on_resize(self, event: events.Resize) -> None:
-        self._fit_panels(event.size.width)
-
-    def _fit_panels(self, width: int) -> None:
-        """Below a width the side panel, then the sidebar, step aside so the
-        chat keeps about 40 columns; they come back when there is room."""
-        if not self.screen_stack:
-            return
-        show_sidebar, show_panel = fitting_panels(
-            width, self._wants["sidebar"], self._wants["panel"]
-        )
-        panel = self.main_screen.query_one("#side-panel")
-        if self.sidebar.display != show_sidebar:
-            self.sidebar.display = show_sidebar
-        if panel.display != show_panel:
-            panel.display = show_panel
-
-    def _show_tab(self, tab: str) -> None:
-        panel = self.main_screen.query_one("#side-panel", TabbedContent)
-        panel.display = True
-        self._wants["panel"] = True
-        panel.active = tab
-        target = self._panel("history-pane" if tab == "tab-history" else "profile-panel")
-        if target is not None:
-            # The panel itself is a container: focus its first focusable child.
-            inner = next((w for w in target.query("*") if w.focusable), target)
-            self.call_after_refresh(inner.focus)
-
-    def action_focus_threads(self) -> None:
-        self.sidebar.display = True
-        self.call_after_refresh(self.main_screen.query_one("#thread-list").focus)
-
-    def action_focus_history(self) -> None:
-        self._show_tab("tab-history")
-
-    def action_focus_profile(self) -> None:
-        self._show_tab("tab-profile")
-
-    # -- history pane ------------------------------------------------------------------------
-
-    # -- profile panel ------------------------------------------------------------------------
-
-    def on_profile_panel_fact_edited(self, event: Any) -> None:
-        key, value = event.key, event.value
-        self.call_service(
-            lambda: self.service.edit_fact(key, value), lambda _: self.refresh_profile()
-        )
-
-    def on_profile_panel_fact_forgotten(self, event: Any) -> None:
-        key, fact = event.key, event.fact
-
-        def forgotten(_: object) -> None:
-            self.refresh_profile()
-            if fact is not None:
-                self.notify(forgot_notice(fact), markup=False)
-
-        self.call_service(lambda: self.service.forget(key), forgotten)
-
-    def on_profile_panel_fact_restored(self, event: Any) -> None:
-        fact = event.fact
-        self.call_service(lambda: self.service.restore_fact(fact), lambda _: self.refresh_profile())
-
-    def on_profile_panel_forget_all_requested(self, event: Any) -> None:
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self.call_service(self.service.forget_all, lambda _: self.refresh_profile())
-
-        question = Text("Forget everything the assistant has learned about you?")
-        self.push_screen(ConfirmScreen(question, "Forget all"), answered)
-
-    def on_profile_panel_provenance_opened(self, event: Any) -> None:
-        self.open_thread(event.thread_id, select_message=event.message_id)
 
     # -- long threads ------------------------------------------------------------------------
 
