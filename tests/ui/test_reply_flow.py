@@ -13,7 +13,8 @@ from chat_app.core.service import ChatService
 from chat_app.ui.app import make_app
 from chat_app.ui.areas import history as history_area
 from chat_app.ui.areas import reply as reply_area
-from chat_app.ui.widgets.history_pane import HistoryPane, TimelineList
+from chat_app.ui.widgets.history_pane import HistoryPane
+from chat_app.ui.widgets.timeline import TimelineList
 from tests.ui.conftest import make_settings
 from tests.ui.test_chat import send, settle, start_long_reply
 
