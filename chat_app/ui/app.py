@@ -38,6 +38,7 @@ from chat_app.ui.areas.recovery import RecoveryArea
 from chat_app.ui.areas.reply import ReplyArea
 from chat_app.ui.areas.threads import ThreadsArea
 from chat_app.ui.commands import ChatCommands
+from chat_app.ui.markdown_text import code_blocks
 from chat_app.ui.screens.help import HelpScreen, key_sections
 from chat_app.ui.screens.text_prompt import TextPromptScreen
 from chat_app.ui.screens.text_view import TextViewScreen
@@ -45,7 +46,7 @@ from chat_app.ui.themes import unknown_theme_warning
 from chat_app.ui.widgets.chat_view import ChatView
 from chat_app.ui.widgets.key_bar import KeyBar
 from chat_app.ui.widgets.message_box import MessageBox
-from chat_app.ui.widgets.message_lines import MessageLines, code_blocks
+from chat_app.ui.widgets.message_lines import MessageLines
 from chat_app.ui.widgets.recovery_banner import RecoveryBanner
 from chat_app.ui.widgets.status_line import StatusLine
 from chat_app.ui.widgets.thread_sidebar import ThreadSidebar

@@ -10,8 +10,8 @@ from typing import Any
 from rich.text import Text
 
 from chat_app.ui.areas.base import ChatAppBase
+from chat_app.ui.markdown_text import prepare_rendering
 from chat_app.ui.screens.confirm import ConfirmScreen
-from chat_app.ui.widgets.message_lines import prepare_rendering
 from chat_app.ui.widgets.profile_panel import forgot_notice
 
 
