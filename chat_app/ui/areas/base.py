@@ -71,14 +71,8 @@ class ChatAppBase(App[int]):
 
     if TYPE_CHECKING:
         # Implemented by one area and called from others (ChatApp has them all).
-        def open_thread(
-            self,
-            thread_id: str,
-            *,
-            select_message: str | None = None,
-            typed: str | None = None,
-            read: Opened | None = None,
-        ) -> None: ...
+        # (ThreadsArea's open_thread takes more, for the app's start-up.)
+        def open_thread(self, thread_id: str, *, select_message: str | None = None) -> None: ...
         def reload_thread(self) -> None: ...
         def poll_threads(self) -> None: ...
         def _set_current_info(self, info: ThreadInfo) -> None: ...
