@@ -3,7 +3,9 @@ main widgets, and running service calls in workers.
 
 Each area (threads, reply, history, profile, recovery, layout) is a subclass
 of ``ChatAppBase`` and ``ChatApp`` inherits them all; an area calls another
-through the methods declared here for the type checker only.
+through the methods declared here for the type checker only. An area is an
+``App`` subclass rather than a plain mixin: Textual registers ``@on`` handlers
+only in classes its message-pump metaclass builds.
 """
 
 from __future__ import annotations
