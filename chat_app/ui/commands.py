@@ -1,18 +1,41 @@
-"""The app's own commands in the command palette (ctrl+p)."""
+"""The app's own commands in the command palette (ctrl+p).
+
+The provider names the actions it offers in ``CommandTarget`` rather than
+importing the app, which imports this module.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import Protocol, runtime_checkable
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
-if TYPE_CHECKING:
-    from chat_app.ui.app import ChatApp
+
+@runtime_checkable
+class CommandTarget(Protocol):
+    """What the commands act on: the chat app's actions."""
+
+    def action_new_thread(self) -> None: ...
+    def action_rename_thread(self) -> None: ...
+    def action_delete_thread(self) -> None: ...
+    def action_focus_history(self) -> None: ...
+    def back_to_latest(self) -> None: ...
+    def action_export(self) -> None: ...
+    def action_regenerate(self) -> None: ...
+    def action_resume_reply(self) -> None: ...
+    def action_discard_reply(self) -> None: ...
+    def action_copy_reply(self) -> None: ...
+    def action_show_summary(self) -> None: ...
+    def action_copy_code(self) -> None: ...
+    def action_switch_model(self, name: str = "") -> None: ...
+    def action_toggle_sidebar(self) -> None: ...
+    def action_toggle_side_panel(self) -> None: ...
+    def action_focus_profile(self) -> None: ...
 
 
-def _commands(app: ChatApp) -> list[tuple[str, Callable[[], object], str]]:
+def _commands(app: CommandTarget) -> list[tuple[str, Callable[[], object], str]]:
     return [
         ("New thread", app.action_new_thread, "Start a new conversation"),
         ("Rename thread", app.action_rename_thread, "Rename the open thread"),
@@ -41,10 +64,8 @@ def _commands(app: ChatApp) -> list[tuple[str, Callable[[], object], str]]:
 class ChatCommands(Provider):
     """Commands that act on the open thread and the panels."""
 
-    def _app(self) -> ChatApp:
-        from chat_app.ui.app import ChatApp
-
-        assert isinstance(self.app, ChatApp)
+    def _app(self) -> CommandTarget:
+        assert isinstance(self.app, CommandTarget)
         return self.app
 
     async def discover(self) -> Hits:

@@ -13,7 +13,8 @@ from textual.widgets import Button, Footer, Static
 
 from chat_app.service import ChatService
 from chat_app.service.events import CheckpointInfo, History
-from chat_app.ui.widgets.history_pane import PROFILE_MARK, HistoryPane, TimelineList
+from chat_app.ui.widgets.history_pane import PROFILE_MARK, HistoryPane
+from chat_app.ui.widgets.timeline import TimelineList
 
 _SVG_TEXT = re.compile(
     r'<text[^>]*x="([\d.]+)"[^>]*clip-path="url\(#[^"]*-line-(\d+)\)"[^>]*>(.*?)</text>'

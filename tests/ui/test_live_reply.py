@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from chat_app.service.events import ChatMessage
-from chat_app.ui.widgets.message_lines import MessageLines, markdown_blocks
+from chat_app.ui.markdown_text import markdown_blocks
+from chat_app.ui.widgets.message_lines import MessageLines
 from tests.ui.test_chat import opened
 
 REPLY = (

@@ -10,9 +10,11 @@ import pytest
 
 from chat_app.service import ChatService
 from chat_app.service.events import Token
-from chat_app.ui import app as app_module
 from chat_app.ui.app import make_app
-from chat_app.ui.widgets.history_pane import HistoryPane, TimelineList
+from chat_app.ui.areas import history as history_area
+from chat_app.ui.areas import reply as reply_area
+from chat_app.ui.widgets.history_pane import HistoryPane
+from chat_app.ui.widgets.timeline import TimelineList
 from tests.ui.conftest import make_settings
 from tests.ui.test_chat import send, settle, start_long_reply
 
@@ -147,7 +149,7 @@ async def test_rewind_shows_the_chosen_point_and_the_new_branch(app_factory, ser
 async def test_history_shows_the_newest_checkpoints_and_loads_earlier_ones(
     app_factory, service, monkeypatch, window
 ):
-    monkeypatch.setattr(app_module, "HISTORY_WINDOW", window)
+    monkeypatch.setattr(history_area, "HISTORY_WINDOW", window)
     tid = service.create_thread("many turns").id
     for i in range(8):
         list(service.send(tid, f"question {i}"))
@@ -186,7 +188,7 @@ async def test_full_collections_wait_for_the_reply_and_come_back_after_it(
     # While a reply streams, only young objects are collected (a full one
     # stalled the stream for 25-100 ms); after it, garbage collection is as
     # before and the held-back full collection has run: nothing piles up.
-    monkeypatch.setattr(app_module, "FULL_GC_AFTER_REPLY_S", 0.05)
+    monkeypatch.setattr(reply_area, "FULL_GC_AFTER_REPLY_S", 0.05)
     normal = gc.get_threshold()
     settings = make_settings(tmp_path, offline_token_delay_ms=20)
     service = ChatService(settings)

@@ -16,7 +16,8 @@ from typing import Any
 from chat_app.config import Settings
 from chat_app.service import ChatService
 from chat_app.service.events import Event, ThreadInfo
-from chat_app.ui.app import UNSENT_NOTICE, make_app
+from chat_app.ui.app import make_app
+from chat_app.ui.areas.recovery import UNSENT_NOTICE
 from chat_app.ui.widgets.message_box import MessageBox
 from tests.conftest import chat
 from tests.ui.conftest import make_settings, screen_text

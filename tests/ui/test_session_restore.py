@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from textual.widgets import TabbedContent
 
-import chat_app.ui.app as app_module
+import chat_app.ui.areas.threads as threads_area
 from chat_app.service import ChatService
 from chat_app.ui.app import make_app
 from tests.conftest import chat
@@ -54,7 +54,7 @@ async def test_the_screen_comes_back_as_it_was_left(tmp_path: Path) -> None:
 
 
 async def test_a_draft_survives_a_crash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(app_module, "DRAFT_SAVE_DELAY_S", 0.05)
+    monkeypatch.setattr(threads_area, "DRAFT_SAVE_DELAY_S", 0.05)
     settings = make_settings(tmp_path / "data")
     svc = ChatService(settings)
     tid = svc.create_thread("a thread").id

@@ -7,8 +7,9 @@ from pathlib import Path
 
 from chat_app.service import ChatService
 from chat_app.ui.app import make_app
-from chat_app.ui.widgets.history_pane import HistoryPane, TimelineList
+from chat_app.ui.widgets.history_pane import HistoryPane
 from chat_app.ui.widgets.profile_panel import FactRow
+from chat_app.ui.widgets.timeline import TimelineList
 from tests.ui.conftest import make_settings
 from tests.ui.test_chat import opened, send, settle
 

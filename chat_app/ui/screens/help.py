@@ -18,10 +18,11 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from chat_app.ui.widgets.chat_view import ChatView
-from chat_app.ui.widgets.history_pane import HistoryPane, TimelineList
+from chat_app.ui.widgets.history_pane import HistoryPane
 from chat_app.ui.widgets.message_lines import MessageLines
 from chat_app.ui.widgets.profile_panel import FactRow, ProfilePanel
 from chat_app.ui.widgets.thread_sidebar import ThreadList, ThreadSidebar
+from chat_app.ui.widgets.timeline import TimelineList
 
 # The widgets whose bindings make each area's table, nearest the focus first
 # (the first binding of a key wins, as it does when the key is pressed).

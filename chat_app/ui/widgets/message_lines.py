@@ -22,11 +22,9 @@ p99 delay; 6-8 ms without it), and the reply changed look when it finished.
 
 from __future__ import annotations
 
-import io
-import re
 from typing import ClassVar
 
-from rich.console import Console, Group, RenderableType
+from rich.console import Group, RenderableType
 from rich.markdown import Markdown as RichMarkdown
 from rich.padding import Padding
 from rich.segment import Segment
@@ -40,47 +38,11 @@ from textual.widget import Widget
 
 from chat_app.safe_text import to_display
 from chat_app.service.events import ChatMessage
-
-CODE_BLOCK = re.compile(r"```[^\n]*\n(.*?)(?:```|\Z)", re.S)
-FENCES = ("```", "~~~")
+from chat_app.ui.markdown_text import code_blocks, markdown_blocks
 
 
 def _background(seg: Segment) -> bool:
     return seg.style is not None and seg.style.bgcolor is not None
-
-
-def markdown_blocks(text: str) -> list[str]:
-    """Top-level blocks of a Markdown text: split at blank lines outside code
-    fences. The last one is what follows the last such blank line ("" if none)."""
-    blocks: list[str] = []
-    current: list[str] = []
-    fence = ""
-    for line in text.split("\n"):
-        stripped = line.lstrip()
-        if not fence and stripped.startswith(FENCES) and len(line) - len(stripped) <= 3:
-            fence = stripped[:3]
-        elif fence and stripped.startswith(fence):
-            fence = ""
-        if not fence and not line.strip():
-            if current:
-                blocks.append("\n".join(current))
-                current = []
-            continue
-        current.append(line)
-    blocks.append("\n".join(current))
-    return blocks
-
-
-def code_blocks(text: str) -> list[str]:
-    """The fenced code blocks of a Markdown text, in order."""
-    return [m.group(1).rstrip("\n") for m in CODE_BLOCK.finditer(text)]
-
-
-def prepare_rendering() -> None:
-    """Load what drawing a code block needs (Pygments' lexer and style: ~45 ms the
-    first time), off the UI thread, so the first thread opened does not pay it."""
-    console = Console(width=40, file=io.StringIO())
-    console.print(RichMarkdown("```python\nprint(1)\n```", code_theme="monokai"))
 
 
 class MessageLines(Widget, can_focus=True):
