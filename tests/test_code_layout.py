@@ -1,5 +1,6 @@
-"""The shape of the code: UI modules stay small enough to read, and chat_app's
-modules import one another one way (no circle).
+"""The shape of the code: the UI, service and storage modules stay small
+enough to read, chat_app's modules import one another one way (no circle),
+and the storage backends meet only through the storage package.
 
 Only imports run when a module is loaded count: those at module level (also
 inside a module-level ``try`` or ``if``), not those inside a function, and
@@ -12,11 +13,12 @@ import ast
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
 import chat_app
 
 PACKAGE_DIR = Path(chat_app.__file__).parent
-UI_DIR = PACKAGE_DIR / "ui"
-MAX_UI_LINES = 520
+MAX_LINES = 520
 
 
 def module_name(path: Path) -> str:
@@ -113,14 +115,35 @@ def find_circle(graph: dict[str, set[str]]) -> list[str] | None:
     return None
 
 
-def test_no_ui_module_is_over_the_line_limit() -> None:
+@pytest.mark.parametrize("area", ["ui", "service", "storage"])
+def test_no_module_is_over_the_line_limit(area: str) -> None:
     sizes = {
         str(p.relative_to(PACKAGE_DIR.parent)): len(p.read_text(encoding="utf-8").splitlines())
-        for p in sorted(UI_DIR.rglob("*.py"))
+        for p in sorted((PACKAGE_DIR / area).rglob("*.py"))
     }
-    assert sizes, "no UI modules found"
-    too_long = {path: n for path, n in sizes.items() if n > MAX_UI_LINES}
-    assert not too_long, f"UI modules over {MAX_UI_LINES} lines: {too_long}"
+    assert sizes, f"no {area} modules found"
+    too_long = {path: n for path, n in sizes.items() if n > MAX_LINES}
+    assert not too_long, f"modules over {MAX_LINES} lines: {too_long}"
+
+
+def test_the_backends_meet_only_through_the_storage_package() -> None:
+    """No backend imports another: a new backend is a folder of its own."""
+    graph = import_graph()
+    backends = [
+        f"chat_app.storage.{p.name}"
+        for p in (PACKAGE_DIR / "storage").iterdir()
+        if (p / "__init__.py").exists()
+    ]
+    assert len(backends) >= 2, backends
+    crossing = {
+        (name, target)
+        for name, targets in graph.items()
+        for target in targets
+        for own in backends
+        for other in backends
+        if own != other and name.startswith(own + ".") and target.startswith(other)
+    }
+    assert crossing == set()
 
 
 def test_chat_app_modules_import_one_another_one_way() -> None:
