@@ -226,6 +226,7 @@ class ChatService:
         # Short-term tier (Redis or in-process) and the change feed to other
         # instances; see chat_app/core/short_term.py and changes.py.
         self.short_term = open_short_term(
+            # In memory nothing leaves the process: not even to Redis.
             "" if self.backend.name == "memory" else settings.short_term.redis_url
         )
         self.session = SessionContext(
