@@ -51,6 +51,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"chat-app {_version()}")
     p.add_argument("--config", metavar="PATH", help="read settings from this TOML file")
     p.add_argument("--data-dir", metavar="DIR", help="where the database lives")
+    p.add_argument(
+        "--memory",
+        action="store_true",
+        help='keep everything in memory: nothing is saved ([storage] backend = "memory")',
+    )
     p.add_argument("--model", metavar="NAME", help="offline, or openai:<model>")
     p.add_argument("--user", metavar="ID", help="whose threads and profile to use")
     p.add_argument(
@@ -148,7 +153,7 @@ def _settings(args: argparse.Namespace, warnings: list[str] | None = None) -> Se
         raise UsageError(f"--user: {problem}")
 
     overrides: dict[str, dict[str, Any]] = {
-        "storage": {"data_dir": args.data_dir},
+        "storage": {"data_dir": args.data_dir, "backend": "memory" if args.memory else None},
         "model": {"name": args.model},
         "user": {"id": args.user},
         "recovery": {"auto_resume": args.auto_resume},
@@ -454,6 +459,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Before anything imports langgraph: refuse to revive arbitrary classes.
     os.environ.setdefault("LANGGRAPH_STRICT_MSGPACK", "true")
     args = _parser().parse_args(argv)
+    from chat_app import memory_mode
     from chat_app.config import EX_CONFIG, ConfigError
     from chat_app.ops import UsageError, say
 
@@ -477,7 +483,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from chat_app.safe_text import echo, json_for_terminal
 
         echo(json_for_terminal(settings.public_dict()))
+        if memory_mode.in_memory(settings):
+            say(memory_mode.NOTHING_SAVED)
         return 0
+    if memory_mode.in_memory(settings):
+        if (refused := memory_mode.refusal(args.command)) is not None:
+            say(refused)
+            return EX_USAGE
+        memory_mode.log_nowhere()
     # Before migrate too: the PostgreSQL pool logs each failed connection.
     _log_warnings_to_file(settings.data_dir)
     if args.command == "migrate":
@@ -515,8 +528,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             from chat_app.ui.app import run_app
 
-            return run_app(settings, service)
-        return _cmd(service, args)
+            status = run_app(settings, service)
+        else:
+            status = _cmd(service, args)
+        if memory_mode.in_memory(settings):
+            say(memory_mode.NOTHING_KEPT)
+        return status
     except AmbiguousThreadId as exc:
         say(str(exc))
         return EX_USAGE
@@ -536,6 +553,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except Exception as exc:
         # Never a traceback on the terminal: one line, the details in the log.
+        if memory_mode.in_memory(settings):
+            say(f"internal error ({type(exc).__name__}: {exc}); nothing is logged in memory")
+            return EX_FAIL
         log_path = _log_crash(settings.data_dir)
         say(f"internal error ({type(exc).__name__}); details in {log_path}")
         return EX_FAIL

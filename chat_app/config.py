@@ -64,7 +64,8 @@ class ModelSettings:
 @dataclass(frozen=True)
 class StorageSettings:
     backend: str = "sqlite"
-    """`sqlite` (one file, nothing to install) or `postgres` (shared by many instances)."""
+    """`sqlite` (one file, nothing to install), `postgres` (shared by many instances)
+    or `memory` (nothing saved: gone when the program exits)."""
     data_dir: str = ""
     """Where chat.db lives; empty means the platform data directory."""
     dsn: str = ""
@@ -381,8 +382,10 @@ def _validate(s: Settings) -> None:
     name = s.model.name
     if name != "offline" and not (name.startswith("openai:") and len(name) > len("openai:")):
         raise ConfigError(f"model.name: unknown model {name!r}; use 'offline' or 'openai:<model>'")
-    if s.storage.backend not in ("sqlite", "postgres"):
-        raise ConfigError(f"storage.backend: {s.storage.backend!r} is not 'sqlite' or 'postgres'")
+    if s.storage.backend not in ("sqlite", "postgres", "memory"):
+        raise ConfigError(
+            f"storage.backend: {s.storage.backend!r} is not 'sqlite', 'postgres' or 'memory'"
+        )
     if s.storage.backend == "postgres" and not s.storage.dsn:
         raise ConfigError("storage.dsn: required when storage.backend = 'postgres'")
     # Values from the command line or code reach here unchecked by the layers.

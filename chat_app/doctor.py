@@ -430,6 +430,8 @@ def run_doctor(
         check_postgres(d, settings.storage.dsn)
         if settings.short_term.redis_url:
             check_redis(d, settings.short_term.redis_url)
+    elif settings.storage.backend == "memory":
+        d.ok("storage", "memory: nothing is saved, so there is no database or file to check")
     elif settings.storage.backend != "sqlite":
         d.warn("storage", f"backend {settings.storage.backend}: database checks not run here")
     else:

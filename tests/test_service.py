@@ -2,8 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import pytest
+
 from chat_app.service import ChatService, ServiceError
 from tests.conftest import chat
+
+
+@pytest.fixture(params=["sqlite", "memory"])
+def service(
+    request: pytest.FixtureRequest, service_factory: Callable[..., ChatService]
+) -> ChatService:
+    """Each test on the SQLite file and on the memory backend."""
+    return service_factory(storage={"backend": request.param})
 
 
 def test_back_to_latest_undoes_a_rewind_nothing_was_sent_after(service: ChatService) -> None:

@@ -87,7 +87,10 @@ class ChatService:
         self.backend: Backend = open_backend(settings)
         # Short-term tier (Redis or in-process) and the change feed to other
         # instances; see chat_app/service/short_term.py and changes.py.
-        self.short_term = open_short_term(settings.short_term.redis_url)
+        self.short_term = open_short_term(
+            # In memory nothing leaves the process: not even to Redis.
+            "" if self.backend.name == "memory" else settings.short_term.redis_url
+        )
         self.session = SessionContext(
             self.short_term, self.user_id, settings.short_term.session_ttl_s, self._local_values
         )
@@ -204,10 +207,8 @@ class ChatService:
         (chat_app/service/outbox.py); opened on first use."""
         with self._outbox_lock:
             if self._outbox is None:
-                data_dir = self.settings.data_dir
-                make_private_dir(data_dir)
                 self._outbox = Outbox(
-                    data_dir / LOCAL_FILE, self.user_id, self.settings.storage.busy_timeout_s
+                    self._local_file(), self.user_id, self.settings.storage.busy_timeout_s
                 )
             return self._outbox
 
@@ -215,12 +216,18 @@ class ChatService:
         """The session's copy on this machine; opened on first use."""
         with self._outbox_lock:
             if self._local is None:
-                data_dir = self.settings.data_dir
-                make_private_dir(data_dir)
                 self._local = LocalValues(
-                    data_dir / LOCAL_FILE, self.user_id, self.settings.storage.busy_timeout_s
+                    self._local_file(), self.user_id, self.settings.storage.busy_timeout_s
                 )
             return self._local
+
+    def _local_file(self) -> Path | None:
+        """local.db in the data directory (created if missing); None: in memory
+        (the memory backend writes nothing to disk)."""
+        if self.backend.name == "memory":
+            return None
+        make_private_dir(self.settings.data_dir)
+        return self.settings.data_dir / LOCAL_FILE
 
     # -- short-term tier and other instances ------------------------------------
 

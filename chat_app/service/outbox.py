@@ -66,16 +66,21 @@ def _alive(pid: int) -> bool:
 
 
 class Outbox:
-    def __init__(self, path: Path, user_id: str, busy_timeout_s: float) -> None:
+    def __init__(self, path: Path | None, user_id: str, busy_timeout_s: float) -> None:
+        """``path`` None: kept in memory only (the memory backend)."""
         from chat_app.storage.private_files import create_private_file
 
-        create_private_file(path)
+        if path is not None:
+            create_private_file(path)
         self.path = path
         self.user_id = user_id
         self._host = socket.gethostname()
         self._lock = threading.Lock()
         self._conn = sqlite3.connect(
-            path, timeout=busy_timeout_s, check_same_thread=False, isolation_level=None
+            ":memory:" if path is None else path,
+            timeout=busy_timeout_s,
+            check_same_thread=False,
+            isolation_level=None,
         )
         # FULL: a row the person saw leave the input box survives power loss.
         self._conn.execute("PRAGMA synchronous=FULL")

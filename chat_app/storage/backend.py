@@ -2,7 +2,8 @@
 
 A backend bundles the checkpointer, the profile store, the app's own index
 (threads, timeline notes, partial replies) and the per-thread writer lock.
-SQLite is the embedded default; PostgreSQL is for several instances.
+SQLite is the embedded default; PostgreSQL is for several instances; memory
+keeps nothing once the process ends (demos, trials, tests).
 """
 
 from __future__ import annotations
@@ -173,6 +174,10 @@ def open_backend(settings: Settings) -> Backend:
 
         backend: Backend = open_postgres(settings)
         return backend
+    if settings.storage.backend == "memory":
+        from chat_app.storage.memory.backend import open_memory_backend
+
+        return open_memory_backend(settings)
     from chat_app.storage.sqlite.backend import open_sqlite_backend
 
     return open_sqlite_backend(settings.data_dir, settings.storage.busy_timeout_s)

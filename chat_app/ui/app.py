@@ -150,6 +150,8 @@ class ChatApp(ThreadsArea, ReplyArea, history.HistoryArea, ProfileArea, Recovery
         status = self.status
         status.model_name = self.service.model_name
         status.backend = self.service.backend_name
+        if status.backend == "memory":
+            status.backend = "memory: nothing is saved"
         self.main_screen.query_one("#chat-input", MessageBox).focus()
         self._start_up()
         self.set_interval(self.poll_interval_s, self.poll_threads)

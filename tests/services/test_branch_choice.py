@@ -17,7 +17,7 @@ pytestmark = pytest.mark.services
 Make = Callable[..., ChatService]
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", "postgres", "memory"])
 def make(request: pytest.FixtureRequest, make_service: Make) -> Make:
     backend = request.param
     dsn = request.getfixturevalue("pg_dsn") if backend == "postgres" else ""

@@ -1,7 +1,7 @@
-"""Every feature works the same on PostgreSQL as on SQLite.
+"""Every feature works the same on PostgreSQL and in memory as on SQLite.
 
-Each flow runs on both backends (``backend`` is parametrized), so a
-difference between them shows up as one failing parameter.
+Each flow runs on every backend (``backend`` is parametrized), so a
+difference shows up as one failing parameter.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.services
 Make = Callable[..., ChatService]
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", "postgres", "memory"])
 def make(request: pytest.FixtureRequest, make_service: Make) -> Make:
     backend = request.param
     dsn = request.getfixturevalue("pg_dsn") if backend == "postgres" else ""

@@ -1,0 +1,1 @@
+"""The memory backend: LangGraph's in-memory saver and store; nothing on disk."""
