@@ -356,9 +356,12 @@ def _cmd(service: ChatService, args: argparse.Namespace) -> int:
         if args.json:
             echo(json_for_terminal([dataclasses.asdict(m) for m in shown]))
             return 0
+        mark = service.summary_mark(args.thread) if args.at is None else None
         for m in shown:
             who = "you" if m.role == "user" else "assistant"
             echo(f"{who}: {m.text}")
+            if mark is not None and m.id == mark.through:
+                echo(f"--- the {mark.covers} messages above reach the model as a summary ---")
         return 0
     if cmd == "export":
         # Markdown is for reading: made safe wherever it goes. JSON is the

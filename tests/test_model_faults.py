@@ -250,6 +250,14 @@ def test_cli_summary_and_profile_retry(tmp_path: Path) -> None:
     first, *lines = out.stdout.splitlines()
     assert first.startswith("summary of the first ") and "(extracted by rules)" in first
     assert lines[0] == "- You: Hello, my name is Alice."
+    covers = int(first.split()[4])
+    # `show` marks where the summary ends: after the covers-th message; none in the short one.
+    shown = run("show", thread).stdout.splitlines()
+    mark = f"--- the {covers} messages above reach the model as a summary ---"
+    assert shown.count(mark) == 1
+    before = shown[: shown.index(mark)]
+    assert sum(line.startswith(("you: ", "assistant: ")) for line in before) == covers
+    assert "reach the model" not in run("show", short).stdout
     out = run("profile", "retry", thread)
     assert (out.returncode, out.stdout.strip()) == (0, "profile up to date")
     missing = run("summary", "no-such-thread")

@@ -146,6 +146,15 @@ class HistorySummary:
 
 
 @dataclass(frozen=True)
+class SummaryMark:
+    """Where the chat marks the end of what the running summary stands for:
+    after the message ``through`` (the last of the ``covers`` oldest ones)."""
+
+    through: str
+    covers: int
+
+
+@dataclass(frozen=True)
 class ThreadChanged:
     """Title, count or time of a thread changed."""
 

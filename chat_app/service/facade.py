@@ -326,6 +326,7 @@ class ChatService:
     back_to_latest = _history.back_to_latest
     show_branch = _history.show_branch
     history_summary = _history.history_summary
+    summary_mark = _history.summary_mark
 
     # profile
     profile_not_updated = _profile.profile_not_updated

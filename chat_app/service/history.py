@@ -11,6 +11,7 @@ from chat_app.service.events import (
     CheckpointInfo,
     History,
     HistorySummary,
+    SummaryMark,
 )
 from chat_app.service.reading import _chat_messages, _reading
 
@@ -191,3 +192,22 @@ def history_summary(svc: ChatService, thread_id: str) -> HistorySummary | None:
     if found is None:
         return None
     return HistorySummary(found["text"], found["covers"], found["by"])
+
+
+def summary_mark(svc: ChatService, thread_id: str) -> SummaryMark | None:
+    """Where the chat shows that earlier messages are summarised (None while
+    everything fits). Read from the shown head's checkpoint alone, not from
+    its message list: cheap enough for every opening of a thread."""
+    svc.get_thread(thread_id)
+    head = None
+    if not svc.index.is_running(thread_id):
+        head = svc.index.chosen_head(thread_id) or svc.index.newest_checkpoint(thread_id)
+    with _reading(thread_id, head):
+        tup = svc.backend.saver.get_tuple(svc._config(thread_id, head))
+    value = tup.checkpoint["channel_values"].get("history_summary") if tup else None
+    if not isinstance(value, dict):
+        return None
+    through, covers = value.get("through"), value.get("covers")
+    if not isinstance(through, str) or not through or not isinstance(covers, int) or covers < 1:
+        return None
+    return SummaryMark(through, covers)

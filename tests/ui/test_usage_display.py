@@ -44,3 +44,36 @@ async def test_the_palette_shows_the_summary_of_a_long_thread(app_factory, servi
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.screen, TextViewScreen)
+
+
+async def test_the_chat_marks_where_the_running_summary_ends(app_factory, service):
+    """A turn that summarises the thread's start puts a mark under the last
+    message the model now sees only as a summary; the mark is not there before."""
+    tid = bulk_thread(service, 400)
+    note = "reach the model as a summary"
+    app = app_factory()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        assert app.current_id == tid
+        assert app.chat.lines.summary_mark is None
+        await pilot.press(*"one more question", "enter")
+        await settle(pilot)
+        mark = app.chat.lines.summary_mark
+        assert mark is not None
+        messages = service.load_messages(tid)
+        ids = [m.id for m in messages]
+        assert mark.through in ids and mark.covers == ids.index(mark.through) + 1 < len(ids)
+        # Go up to it, as a person would by scrolling: the mark sits under that message.
+        assert app.chat.lines.select_message(mark.through)
+        await settle(pilot)
+        text = screen_text(app)
+        assert f"the {mark.covers} messages above {note}" in text
+        answer = " ".join(messages[mark.covers - 1].text.split(" ")[:2])  # "Answer 123."
+        assert text.index(answer) < text.index(note)
+        later = messages[mark.covers].text.split(":")[0] + ":"  # "question 124:"
+        assert later in text and text.index(note) < text.index(later)
+    # Opening the thread again shows the same mark.
+    app = app_factory()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        assert app.chat.lines.summary_mark == mark

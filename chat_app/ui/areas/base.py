@@ -26,7 +26,7 @@ from textual.worker import Worker
 from chat_app.config import Settings
 from chat_app.safe_text import to_display
 from chat_app.service import ChatService, PendingRun, ServiceError
-from chat_app.service.events import ChatMessage, Event, History, ThreadInfo, Token
+from chat_app.service.events import ChatMessage, Event, History, SummaryMark, ThreadInfo, Token
 from chat_app.ui.widgets.chat_view import ChatView
 from chat_app.ui.widgets.message_box import MessageBox
 from chat_app.ui.widgets.status_line import StatusLine
@@ -41,7 +41,7 @@ T = TypeVar("T")
 W = TypeVar("W", bound=Widget)
 
 # A thread as the chat and the history pane show it.
-Loaded = tuple[ThreadInfo, list[ChatMessage], History]
+Loaded = tuple[ThreadInfo, list[ChatMessage], History, SummaryMark | None]
 
 
 class Opened(NamedTuple):

@@ -27,6 +27,7 @@ from chat_app.service.events import (
     ReplyFailed,
     ReplyFinished,
     Retrying,
+    SummaryMark,
     ThreadBusy,
     ThreadChanged,
     ThreadInfo,
@@ -227,6 +228,7 @@ class ReplyArea(ChatAppBase):
                 await self.chat.finish_reply(event.message)
                 self.status.state = "stopped" if event.message.status == "stopped" else "idle"
                 self._reply_shown = event.thread_id
+                self._mark_summary(event.thread_id)
         elif isinstance(event, ReplyFailed):
             self._retry = None
             if event.can_retry:
@@ -246,6 +248,15 @@ class ReplyArea(ChatAppBase):
             )
         elif isinstance(event, ThreadChanged) and current:
             self._set_current_info(event.thread)
+
+    def _mark_summary(self, thread_id: str) -> None:
+        """The turn may have summarised more of the thread: move the chat's mark."""
+
+        def marked(mark: SummaryMark | None) -> None:
+            if thread_id == self.current_id and self.preview_id is None:
+                self.chat.lines.set_summary_mark(mark)
+
+        self.call_service(lambda: self.service.summary_mark(thread_id), marked, group="summary")
 
     async def _reply_error(self, thread_id: str, exc: Exception) -> None:
         await self._flush_tokens()

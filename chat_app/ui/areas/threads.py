@@ -137,6 +137,7 @@ class ThreadsArea(ChatAppBase):
             self.service.get_thread(thread_id),
             self.service.load_messages(thread_id),
             self.service.history(thread_id, newest=newest),
+            self.service.summary_mark(thread_id),
         )
 
     def _keep_draft(self, thread_id: str, text: str) -> None:
@@ -156,11 +157,11 @@ class ThreadsArea(ChatAppBase):
     ) -> None:
         if thread_id != self.current_id:
             return
-        info, messages, history = loaded
+        info, messages, history, summary = loaded
         self._set_current_info(info)
         if self.reply_thread == thread_id and self.chat.streaming:
             return  # the live reply stays on screen; it is reloaded when it ends
-        self.chat.show_messages(messages)
+        self.chat.show_messages(messages, summary=summary)
         self._history_if_current(history)
         run = self.pending.get(thread_id)
         if run is not None and self.reply_thread != thread_id:

@@ -17,7 +17,7 @@ from textual.geometry import Size
 from textual.message import Message
 
 from chat_app.safe_text import to_display
-from chat_app.service.events import ChatMessage
+from chat_app.service.events import ChatMessage, SummaryMark
 from chat_app.ui.widgets.failure_notice import FailureNotice
 from chat_app.ui.widgets.message_lines import MessageLines
 from chat_app.ui.widgets.steady_scroll import draw_scrollbars_now
@@ -73,8 +73,16 @@ class ChatView(VerticalScroll):
     def streaming(self) -> bool:
         return self._streaming
 
-    def show_messages(self, messages: list[ChatMessage], *, read_only: bool = False) -> None:
+    def show_messages(
+        self,
+        messages: list[ChatMessage],
+        *,
+        read_only: bool = False,
+        summary: SummaryMark | None = None,
+    ) -> None:
+        """``summary``: where the model's running summary of the thread ends."""
         self.query_one(FailureNotice).hide()
+        self.lines.summary_mark = summary
         self.lines.set_messages(messages, read_only=read_only)
         self.anchor()
 

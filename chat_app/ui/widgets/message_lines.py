@@ -37,7 +37,7 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from chat_app.safe_text import to_display
-from chat_app.service.events import ChatMessage
+from chat_app.service.events import ChatMessage, SummaryMark
 from chat_app.ui.markdown_text import code_blocks, markdown_blocks
 
 
@@ -54,6 +54,7 @@ class MessageLines(Widget, can_focus=True):
         "message-lines--stopped",
         "message-lines--sending",
         "message-lines--selected",
+        "message-lines--summary-mark",
     }
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -107,6 +108,8 @@ class MessageLines(Widget, can_focus=True):
         # The reply being written: its text, its finished blocks (text, strips)
         # and the strips of the block still being written.
         self.live_text: str | None = None
+        # Drawn under the last message the model now sees only as a summary.
+        self.summary_mark: SummaryMark | None = None
         self._live_done: list[tuple[str, list[Strip]]] = []
         self._live_tail: list[Strip] = []
 
@@ -120,6 +123,17 @@ class MessageLines(Widget, can_focus=True):
         self._blocks = []
         if self._width:
             self._fill_initial()
+        self.refresh(layout=True)
+
+    def set_summary_mark(self, mark: SummaryMark | None) -> None:
+        """Mark where the running summary ends (None: everything fits)."""
+        if mark == self.summary_mark:
+            return
+        marked = {m.through for m in (self.summary_mark, mark) if m is not None}
+        self.summary_mark = mark
+        for i in range(self._start, self._end):
+            if self.messages[i].id in marked:
+                self._blocks[i - self._start] = self._render_message(self.messages[i])
         self.refresh(layout=True)
 
     def append(self, message: ChatMessage) -> None:
@@ -365,12 +379,19 @@ class MessageLines(Widget, can_focus=True):
 
     def _render_message(self, m: ChatMessage) -> list[Strip]:
         key = (m.id, len(m.text), m.status, self._width)
-        cached = self._cache.get(key)
-        if cached is not None and m.id:
-            return cached
-        strips = self._render_lines(self._renderable(m))
-        if m.id:
-            self._cache[key] = strips
+        strips = self._cache.get(key) if m.id else None
+        if strips is None:
+            strips = self._render_lines(self._renderable(m))
+            if m.id:
+                self._cache[key] = strips
+        mark = self.summary_mark
+        if mark is not None and m.id == mark.through:
+            style = self.get_component_rich_style("message-lines--summary-mark")
+            note = (
+                f" ▲ the {mark.covers} messages above reach the model as a summary"
+                " (ctrl+p: Show summary) "
+            )
+            strips = strips + self._render_lines(Padding(Text(note, style=style), (0, 1, 1, 1)))
         return strips
 
     def _ensure_width(self, width: int) -> None:
