@@ -3,7 +3,8 @@
 ``langgraph-checkpoint-conformance`` calls the async methods (``aput``,
 ``aget_tuple``, ...); the app's savers are used synchronously, so a thin
 adapter forwards each async call to the sync method of the saver the app
-builds. Capabilities the saver does not implement are skipped by the suite.
+builds. Capabilities the saver does not implement are skipped by the suite;
+of the optional ones, ``prune`` is run when the sync saver implements it.
 """
 
 from __future__ import annotations
@@ -45,6 +46,20 @@ class AsyncOver(BaseCheckpointSaver[str]):
         self.inner.delete_thread(thread_id)
 
 
+class AsyncOverWithPrune(AsyncOver):
+    """AsyncOver for a saver that implements ``prune`` (the suite then runs it)."""
+
+    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        self.inner.prune(thread_ids, strategy=strategy)
+
+
+def async_over(inner: BaseCheckpointSaver[Any]) -> AsyncOver:
+    """The adapter for ``inner``: with ``aprune`` when its class implements ``prune``."""
+    if type(inner).prune is not BaseCheckpointSaver.prune:
+        return AsyncOverWithPrune(inner)
+    return AsyncOver(inner)
+
+
 def run_suite(
     name: str, make: Callable[[], AbstractContextManager[BaseCheckpointSaver[Any]]]
 ) -> Any:
@@ -52,7 +67,7 @@ def run_suite(
 
     async def factory() -> AsyncIterator[BaseCheckpointSaver[Any]]:
         with make() as saver:
-            yield AsyncOver(saver)
+            yield async_over(saver)
 
     registered = checkpointer_test(name=name)(factory)
     return validate(registered)

@@ -16,6 +16,9 @@ from chat_app.config import Settings, load_settings
 from chat_app.service import ChatService
 from tests.fake_openai import FakeOpenAI
 
+# The Redis 8 test server (fixtures redis8_url, redis8).
+pytest_plugins = ("tests.redis8",)
+
 
 def make_settings(data_dir: Path, **sections: dict[str, Any]) -> Settings:
     overrides: dict[str, dict[str, Any]] = {

@@ -34,7 +34,7 @@ async def test_the_postgres_saver_passes_the_conformance_suite(pg_database: str)
 
     report = await run_suite("chat-app PostgresSaver", make)
     assert failures(report) == []
-    for cap in ("put", "put_writes", "get_tuple", "list", "delete_thread"):
+    for cap in ("put", "put_writes", "get_tuple", "list", "delete_thread", "prune"):
         assert report.results[cap].detected and report.results[cap].tests_passed > 0, cap
 
 
