@@ -37,6 +37,7 @@ TOKEN_DELAY_MS = 25
 # Where the app moves the keyboard a frame after it draws, a person's pause
 # before the next key (on top of waiting for what the screen shows).
 PAUSE_S = 0.5
+SCROLLBAR = "▁▂▃▄▅▆▇█"
 
 
 class TourTmux(Tmux):
@@ -69,6 +70,19 @@ class TourTmux(Tmux):
     def wait_for(self, text: str, timeout: float = TIMEOUT_S) -> str:
         return self.until(repr(text), lambda pane: text in pane, timeout)
 
+    def key_bar_shows(self, keys: str, shown: bool = True) -> None:
+        """Wait for the keys of the widget with the keyboard to be (or not be)
+        in the key bar. Below 80 columns the key bar has room for the app's
+        keys only: there, a person's pause instead."""
+        width = int(self.tmux("display", "-p", "-t", self.name, "#{window_width}").stdout)
+        if width < 80:
+            time.sleep(2 * PAUSE_S)
+            return
+        self.until(
+            f"{keys!r} {'in' if shown else 'out of'} the key bar",
+            lambda p: (keys in p.rstrip("\n").splitlines()[-1]) == shown,
+        )
+
     def wait_gone(self, text: str, timeout: float = TIMEOUT_S) -> str:
         return self.until(f"{text!r} gone", lambda pane: text not in pane, timeout)
 
@@ -87,6 +101,11 @@ class TourTmux(Tmux):
         return self.tmux("show-buffer").stdout
 
 
+def sidebar_widths(width: int) -> tuple[int, int]:
+    """The sidebar's and the side panel's columns at a width (app.tcss)."""
+    return (21, 29) if width < 100 else (25, 33) if width < 130 else (33, 45)
+
+
 def status(pane: str) -> str:
     """The status line: the one above the key bar."""
     lines = pane.rstrip("\n").splitlines()
@@ -99,7 +118,8 @@ def chat_lines(pane: str) -> list[str]:
     for line in pane.splitlines():
         if "▕" in line:
             line = line.split("▕", 1)[1]
-        out.append(line.split("▏", 1)[0].strip())
+        # Without the panel, the chat's scrollbar is the last column.
+        out.append(line.split("▏", 1)[0].strip().rstrip(SCROLLBAR).strip())
     return out
 
 
@@ -108,10 +128,22 @@ def panel_lines(pane: str) -> list[str]:
     return [line.split("▏", 1)[1].strip() for line in pane.splitlines() if "▏" in line]
 
 
-def fact_value(pane: str, value: str) -> Iterator[bool]:
-    """A Profile row showing ``value`` with its Edit and Forget buttons."""
-    for line in panel_lines(pane):
-        yield line.startswith(value) and line.endswith("Forget")
+def fact_value(pane: str, value: str) -> bool:
+    """A Profile row shows ``value`` (wrapped or not) with its Edit and Forget
+    buttons, not only a notice or the editor."""
+    text = " ".join(panel_lines(pane))
+    first, _, rest = value.partition(" ")
+    shown = rf"(?<!Forgot ){re.escape(first)}\s+" + (
+        rf"({re.escape(rest)}\s+Edit\s+Forget|Edit\s+Forget\s+{re.escape(rest)})"
+        if rest
+        else r"Edit\s+Forget"
+    )
+    return re.search(shown, text) is not None
+
+
+def sidebar_shown(pane: str) -> bool:
+    """The thread list's filter box is on screen (its placeholder may be cut)."""
+    return re.search(r"^▊\s+Filter", pane, re.MULTILINE) is not None
 
 
 def in_a_box(pane: str, text: str) -> bool:
@@ -136,7 +168,7 @@ def title(pane: str) -> str:
 def history_focused(t: TourTmux) -> None:
     """The History tab is up and has the keyboard (its keys in the key bar)."""
     t.wait_for("entries")
-    t.until("History's keys", lambda p: "b Latest" in p.splitlines()[-1])
+    t.key_bar_shows("Prev branch")
 
 
 def send(t: TourTmux, text: str) -> None:
@@ -196,7 +228,7 @@ def test_tour(
     wide = width >= 100  # the side panel fits beside the chat
     has_sidebar = width >= 80  # the thread list fits beside the chat
     t.wait_for("ctrl+j: new line")
-    assert ("Filter threads" in t.pane()) == has_sidebar
+    assert sidebar_shown(t.pane()) == has_sidebar
     assert ("History" in t.pane().splitlines()[1]) == wide
 
     # 1. A message, and its reply streaming in.
@@ -237,7 +269,7 @@ def test_tour(
     t.wait_for("you like coffee")
     t.idle()
     t.keys("Up")  # in the empty box: selects the last message
-    t.until("the message selected", lambda p: "Edit & resend" in p.splitlines()[-1])
+    t.key_bar_shows("Edit & resend")
     t.keys("e")
     t.wait_for("Edit and resend")
     t.until("the message in the editor", lambda p: in_a_box(p, "I like coffee"))
@@ -250,10 +282,9 @@ def test_tour(
     t.wait_for("you like green tea")
     pane = t.idle()
     assert "coffee" not in chat(pane), pane
-    assert chat_lines(pane).count("alpha line") == 1  # the turn before stays
     # The keyboard stays on the selected message: Esc goes back to the box.
     t.keys("Escape")
-    t.until("the message box focused", lambda p: "Edit & resend" not in p.splitlines()[-1])
+    t.key_bar_shows("Edit & resend", shown=False)
 
     # 6. Esc stops a long reply; the part written is kept, marked stopped.
     send(t, "Tell me a long story")
@@ -311,16 +342,17 @@ def test_tour(
     t.keys("e")
     t.until("the fact's editor", lambda p: "Alice" in panel_lines(p))
     time.sleep(PAUSE_S)
-    t.keys("End")
-    t.type(" Smith")
+    t.keys("End", "C-u")
+    t.until("the editor emptied", lambda p: "A new value" in " ".join(panel_lines(p)))
+    t.type("Alice Smith")
     t.until("the edit typed", lambda p: "Alice Smith" in panel_lines(p))
     t.keys("Enter")
-    t.until("the fact edited", lambda p: any(fact_value(p, "Alice Smith")))
+    t.until("the fact edited", lambda p: fact_value(p, "Alice Smith"))
     t.keys("x")
     t.wait_for("Forgot Alice Smith")
-    t.until("the fact gone", lambda p: not any(fact_value(p, "Alice Smith")))
+    t.until("the fact gone", lambda p: not fact_value(p, "Alice Smith"))
     t.keys("u")
-    t.until("the fact back", lambda p: any(fact_value(p, "Alice Smith")))
+    t.until("the fact back", lambda p: fact_value(p, "Alice Smith"))
 
     # 9. New thread, rename it, delete it.
     t.keys("Escape")
@@ -341,15 +373,17 @@ def test_tour(
     )
     # Back to the first thread, the only one left.
     t.keys("C-t")
-    t.wait_for("Filter threads")
+    t.until("the sidebar", sidebar_shown)
+    t.key_bar_shows("Open")
     t.keys("Home", "Enter")
+    # Asked for, the sidebar stays even where it squeezes the chat (60x20).
     t.until("reopened", lambda p: "My name is Alice" in title(p))
-    t.wait_for("Your name is Alice")
+    t.until("its messages", lambda p: "(no thread)" not in status(p))
     t.keys("Escape")  # from the thread list to the message box
-    t.until("the message box focused", lambda p: "Open" not in p.splitlines()[-1])
+    t.key_bar_shows("Open", shown=False)
 
     # 10. The command palette runs a command: hide (or show) the sidebar.
-    before = "Filter threads" in t.pane()
+    before = sidebar_shown(t.pane())
     t.keys("C-p")
     t.wait_for("Search for commands")
     t.type("Toggle sidebar")
@@ -357,7 +391,7 @@ def test_tour(
     t.keys("Enter")
     t.wait_gone("Search for commands")
     time.sleep(PAUSE_S)
-    t.until("sidebar toggled", lambda p: ("Filter threads" in p) != before)
+    t.until("sidebar toggled", lambda p: sidebar_shown(p) != before)
     sidebar_after = not before
 
     # 11. Quit with a draft in the box and the Profile tab chosen; start again.
@@ -375,15 +409,109 @@ def test_tour(
     pane = t.until("the thread back", lambda p: "My name is Alice" in title(p))
     pane = t.wait_for("a thought to finish later")
     pane = t.wait_for("Your name is Alice")
-    # The sidebar as it was left (where it fits); the Profile tab where the panel fits.
+    # The sidebar as it was left, where it fits; the Profile tab, where the
+    # panel fits beside what is shown.
+    sidebar_now = sidebar_after and has_sidebar
+    panel_fits = (
+        width - (sidebar_widths(width)[0] if sidebar_now else 0) - sidebar_widths(width)[1] >= 40
+    )
     pane = t.until(
         "the panels as left",
-        lambda p: (
-            ("Filter threads" in p) == (sidebar_after and has_sidebar)
-            and ("What I know" in p) == wide
-        ),
+        lambda p: sidebar_shown(p) == sidebar_now and ("What I know" in p) == panel_fits,
     )
-    if not wide:
+    if not panel_fits:
         # The panel stepped aside; asked for, it comes back on the tab left open.
         t.keys("C-o")
         t.wait_for("What I know")
+
+
+# What the tour steps around. Each test below is what a person expects; they
+# fail today (strict: they will say so when the app is fixed).
+
+Launch = Callable[[tuple[int, int]], tuple[TourTmux, str]]
+
+
+@pytest.mark.xfail(strict=True, reason="F4 puts the keyboard on 'Forget all', not the first fact")
+def test_profile_keys_work_right_after_f4(launch: Launch) -> None:
+    t, _ = launch((120, 36))
+    send(t, "My name is Alice")
+    t.wait_for("I'll remember your name")
+    t.idle()
+    t.keys("F4")
+    t.until("the facts", lambda p: fact_value(p, "Alice"))
+    time.sleep(PAUSE_S)
+    t.keys("e")  # README: "in Profile: e ... edit a fact"
+    t.until("the fact's editor", lambda p: "Alice" in panel_lines(p), timeout=10)
+
+
+@pytest.mark.xfail(
+    strict=True, reason="the edit dialog's one-line field writes a message's newlines raw"
+)
+def test_editing_a_multi_line_message_stays_inside_its_dialog(launch: Launch) -> None:
+    t, _ = launch((120, 36))
+    t.paste("alpha line\nbeta line\ngamma line")
+    t.wait_for("gamma line")
+    t.keys("Enter")
+    t.wait_for("You said")
+    t.idle()
+    t.keys("Up")
+    t.key_bar_shows("Edit & resend")
+    t.keys("e")
+    t.wait_for("Edit and resend")
+    t.until("the message in the editor", lambda p: re.search(r"█\s+▊\s+alpha line", p) is not None)
+    time.sleep(PAUSE_S)
+    pane = t.pane()
+    # The whole message, each line inside the dialog's frame, as in the chat
+    # (today the field shows the first line; the rest, written raw, lands
+    # outside the frame or nowhere, depending on what was drawn before).
+    for text in ("beta line", "gamma line"):
+        inside = [
+            line
+            for line in pane.splitlines()
+            if text in line and "█" in line.split(text)[0] and "█" in line.split(text)[1]
+        ]
+        assert inside, pane
+
+
+@pytest.mark.xfail(strict=True, reason="the title line keeps the deleted thread's title")
+def test_deleting_the_open_thread_clears_the_title(launch: Launch) -> None:
+    t, _ = launch((120, 36))
+    send(t, "Remember the milk")
+    t.until("the title", lambda p: "Remember the milk" in title(p))
+    t.idle()
+    t.keys("F8")
+    t.wait_for("Delete the thread")
+    t.keys("BTab", "Enter")
+    t.until("deleted", lambda p: "(no thread)" in status(p))
+    t.until("the title cleared", lambda p: "Remember the milk" not in p, timeout=10)
+
+
+@pytest.mark.xfail(strict=True, reason="hiding the sidebar leaves the keyboard on its hidden list")
+def test_typing_after_hiding_the_focused_sidebar_reaches_the_message_box(launch: Launch) -> None:
+    t, _ = launch((120, 36))
+    t.keys("C-t")
+    t.key_bar_shows("Open")
+    t.keys("C-b")
+    t.until("the sidebar hidden", lambda p: not sidebar_shown(p))
+    t.type("where does this go")
+    t.until("typed in the box", lambda p: in_a_box(p, "where does this go"), timeout=10)
+
+
+@pytest.mark.xfail(strict=True, reason="a long title pushes the reply's state off the status line")
+def test_the_status_line_keeps_the_state_at_60_columns(launch: Launch) -> None:
+    t, _ = launch((60, 20))
+    send(t, "My name is Alice and I like green tea")
+    t.wait_for("you like green tea")
+    t.until(
+        "the state in the status line", lambda p: status(p).rstrip().endswith("idle"), timeout=10
+    )
+
+
+@pytest.mark.xfail(strict=True, reason="History's 'Back to latest' button is cut at 60 columns")
+def test_history_buttons_fit_at_60_columns(launch: Launch) -> None:
+    t, _ = launch((60, 20))
+    send(t, "hello")
+    t.wait_for("Type “help”")
+    t.keys("F3")
+    t.wait_for("Rewind here")
+    t.wait_for("Back to latest", timeout=10)
