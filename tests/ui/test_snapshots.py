@@ -22,7 +22,26 @@ from graphs.profile import ProfileFact
 from tests.ui.conftest import make_settings
 
 EPOCH = 1_767_268_800.0  # 2026-01-01 12:00 UTC
-SIZES = [(100, 30), (80, 24)]
+# The main screens at each size in both themes. The first pictures (dark, at
+# 100x30 and 80x24) keep their names; the others name their theme.
+DEFAULT_THEME = "textual-dark"
+SCREENS = [
+    *(((w, h), DEFAULT_THEME) for w, h in [(100, 30), (80, 24)]),
+    ((120, 36), DEFAULT_THEME),
+    ((60, 20), DEFAULT_THEME),
+    *(((w, h), "textual-light") for w, h in [(120, 36), (80, 24), (60, 20)]),
+]
+
+
+def screen_id(case: tuple[tuple[int, int], str]) -> str:
+    (width, height), theme = case
+    first = theme == DEFAULT_THEME and (width, height) in [(100, 30), (80, 24)]
+    return f"{width}x{height}" if first else f"{width}x{height}-{theme}"
+
+
+async def _use_theme(pilot, theme: str) -> None:
+    if pilot.app.theme != theme:
+        pilot.app.theme = theme
 FACTS = [
     ProfileFact(
         "name",
@@ -117,7 +136,7 @@ def demo(tmp_path: Path) -> Iterator[tuple[ChatApp, ChatService]]:
 
 async def _settle(pilot) -> None:
     # A blinking cursor would make the picture depend on the moment it is taken.
-    for widget in pilot.app.query("Input"):
+    for widget in pilot.app.query("Input, TextArea"):
         widget.cursor_blink = False
     # Workers start workers (start-up -> open the thread -> its history).
     for _ in range(3):
@@ -143,18 +162,26 @@ async def _settle(pilot) -> None:
         previous = shot
 
 
-@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
-def test_main_screen(snap_compare, demo, size):
+@pytest.mark.parametrize("case", SCREENS, ids=screen_id)
+def test_main_screen(snap_compare, demo, case):
     app, _ = demo
-    assert snap_compare(app, terminal_size=size, run_before=_settle)
+    size, theme = case
+
+    async def main_screen(pilot) -> None:
+        await _use_theme(pilot, theme)
+        await _settle(pilot)
+
+    assert snap_compare(app, terminal_size=size, run_before=main_screen)
 
 
-@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
-def test_history_tab_with_branch(snap_compare, demo, size):
+@pytest.mark.parametrize("case", SCREENS, ids=screen_id)
+def test_history_tab_with_branch(snap_compare, demo, case):
     app, service = demo
+    size, theme = case
     lisbon = next(t for t in service.list_threads() if t.title == "Trip to Lisbon")
 
     async def open_history(pilot) -> None:
+        await _use_theme(pilot, theme)
         await _settle(pilot)
         pilot.app.open_thread(lisbon.id)
         await _settle(pilot)
@@ -164,11 +191,13 @@ def test_history_tab_with_branch(snap_compare, demo, size):
     assert snap_compare(app, terminal_size=size, run_before=open_history)
 
 
-@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
-def test_profile_tab(snap_compare, demo, size):
+@pytest.mark.parametrize("case", SCREENS, ids=screen_id)
+def test_profile_tab(snap_compare, demo, case):
     app, _ = demo
+    size, theme = case
 
     async def open_profile(pilot) -> None:
+        await _use_theme(pilot, theme)
         await _settle(pilot)
         # The store stamps facts with the real time: show fixed ones instead.
         pilot.app._set_facts(FACTS)
