@@ -431,7 +431,6 @@ def test_tour(
 Launch = Callable[[tuple[int, int]], tuple[TourTmux, str]]
 
 
-@pytest.mark.xfail(strict=True, reason="F4 puts the keyboard on 'Forget all', not the first fact")
 def test_profile_keys_work_right_after_f4(launch: Launch) -> None:
     t, _ = launch((120, 36))
     send(t, "My name is Alice")
@@ -444,9 +443,6 @@ def test_profile_keys_work_right_after_f4(launch: Launch) -> None:
     t.until("the fact's editor", lambda p: "Alice" in panel_lines(p), timeout=10)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="the edit dialog's one-line field writes a message's newlines raw"
-)
 def test_editing_a_multi_line_message_stays_inside_its_dialog(launch: Launch) -> None:
     t, _ = launch((120, 36))
     t.paste("alpha line\nbeta line\ngamma line")

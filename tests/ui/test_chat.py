@@ -172,3 +172,25 @@ async def test_service_error_notifies_and_keeps_text(app_factory, service, monke
         assert app.chat_input.value == "kept text"
         assert any("on fire" in n.message for n in app._notifications)
         assert app.is_running
+
+
+async def test_editing_a_message_of_several_lines_keeps_its_lines(app_factory, service):
+    app = app_factory()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        app.chat_input.value = "alpha line\nbeta line"
+        await pilot.press("enter")
+        await settle(pilot)
+        tid = service.list_threads()[0].id
+        app.chat.lines.focus()
+        await pilot.press("up", "up")
+        assert app.chat.lines.selected_message.text == "alpha line\nbeta line"
+        await pilot.press("e")
+        await pilot.pause()
+        assert isinstance(app.screen, TextPromptScreen)
+        # The whole message is in the editor; a new line is added with ctrl+j.
+        assert "beta line" in screen_text(app)
+        await pilot.press("ctrl+end", "ctrl+j", *"gamma line", "enter")
+        await settle(pilot)
+        users = [m.text for m in service.load_messages(tid) if m.role == "user"]
+        assert users == ["alpha line\nbeta line\ngamma line"]

@@ -296,3 +296,19 @@ async def test_profile_tab_loads_for_a_user_id_with_a_dot(tmp_path: Path) -> Non
         assert service.profile() == []
     finally:
         service.close()
+
+
+async def test_f4_puts_the_keyboard_on_the_first_fact(app_factory, service: ChatService) -> None:
+    """F4 opens the profile where its keys act: e edits the first fact at once."""
+    app = app_factory()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press(*"my name is Bob", "enter")
+        await settle(pilot)
+        await pilot.press("f4")
+        await settle(pilot)
+        first = app.query(FactRow).first()
+        assert first.has_focus and first.fact.value == "Bob"
+        await pilot.press("e")
+        await pilot.pause()
+        assert first.editing and first.query_one(Input).has_focus

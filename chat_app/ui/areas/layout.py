@@ -66,8 +66,12 @@ class LayoutArea(ChatAppBase):
         panel.active = tab
         target = self._panel("history-pane" if tab == "tab-history" else "profile-panel")
         if target is not None:
-            # The panel itself is a container: focus its first focusable child.
-            inner = next((w for w in target.query("*") if w.focusable), target)
+            # The panel itself is a container: focus where its keys act (the
+            # profile's first fact), else its first focusable child.
+            entry = getattr(target, "entry_point", None)
+            inner = entry() if entry is not None else None
+            if inner is None:
+                inner = next((w for w in target.query("*") if w.focusable), target)
             self.call_after_refresh(inner.focus)
 
     def action_focus_threads(self) -> None:

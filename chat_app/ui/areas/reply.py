@@ -355,6 +355,10 @@ class ReplyArea(ChatAppBase):
             self.start_reply(tid, lambda: self.service.edit_and_resend(tid, message.id, text))
 
         self.push_screen(
-            TextPromptScreen("Edit and resend (the thread forks here)", message.text),
+            TextPromptScreen(
+                "Edit and resend (the thread forks here; ctrl+j: new line)",
+                message.text,
+                multiline=True,
+            ),
             edited,
         )

@@ -59,10 +59,10 @@ class MessageBox(TextArea, inherit_bindings=False):
         """Sent when ↑ is pressed in an empty box: the person wants their last
         message (to edit and resend it)."""
 
-    def __init__(self, *, id: str | None = None) -> None:
+    def __init__(self, *, id: str | None = None, placeholder: str = PLACEHOLDER) -> None:
         super().__init__(
             id=id,
-            placeholder=PLACEHOLDER,
+            placeholder=placeholder,
             soft_wrap=True,
             show_line_numbers=False,
             tab_behavior="focus",

@@ -310,6 +310,11 @@ class ProfilePanel(Widget):
         if self.is_mounted:
             await self._rebuild()
 
+    def entry_point(self) -> Widget | None:
+        """Where the keyboard goes when the panel is opened: the first fact
+        (its keys: e edit, Delete forget), not the Forget all button."""
+        return next(iter(self.query(FactRow)), None) or self.query_one("#profile-facts")
+
     def show(self, facts: list[ProfileFact]) -> None:
         """The profile as read (the panel says it is loading until the first read)."""
         if self._loading or facts != self.facts:
