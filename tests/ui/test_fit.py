@@ -43,3 +43,35 @@ async def test_a_narrow_start_shows_the_chat_first(app_factory, service):
         await settle(pilot)
         assert not app.query_one("#side-panel", TabbedContent).display
         assert app.chat.size.width >= 40
+
+
+async def test_typing_after_hiding_the_focused_sidebar_goes_to_the_message_box(app_factory):
+    app = app_factory()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        await pilot.press("ctrl+t")
+        await pilot.pause()
+        assert app.focused is app.main_screen.query_one("#thread-list")
+        await pilot.press("ctrl+b")
+        await pilot.pause()
+        assert not app.sidebar.display
+        await pilot.press(*"where does this go")
+        assert app.chat_input.value == "where does this go"
+
+
+async def test_the_status_line_keeps_the_state_when_short_of_room(app_factory, service):
+    long_title = "My name is Alice and I like green tea with lemon"
+    service.create_thread(long_title)
+    app = app_factory()
+    async with app.run_test(size=(60, 20)) as pilot:
+        await settle(pilot)
+        line = app.status.render().plain
+        assert line.rstrip().endswith("idle") and len(line) <= 60
+        assert "My name is" in line  # shortened, not dropped
+        app.status.state = "streaming"
+        await pilot.pause()
+        assert app.status.render().plain.rstrip().endswith("streaming")
+    app = app_factory()
+    async with app.run_test(size=(160, 20)) as pilot:
+        await settle(pilot)
+        assert long_title in app.status.render().plain  # room: the whole title

@@ -144,6 +144,8 @@ async def test_delete_asks_first(app_factory, service):
         await settle(pilot)
         assert [t.id for t in service.list_threads()] == [keep.id]
         assert listed(app) == [keep.id]
+        # Nothing of the deleted thread stays on screen: not its title either.
+        assert app.current_id is None and "Doomed" not in screen_text(app)
 
 
 async def test_draft_survives_switching_threads(app_factory, service):

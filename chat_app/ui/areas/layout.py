@@ -5,6 +5,7 @@ look the person chose (kept for the next start)."""
 from __future__ import annotations
 
 from textual import events, on
+from textual.widget import Widget
 from textual.widgets import TabbedContent
 
 from chat_app.ui.areas.base import ChatAppBase
@@ -35,12 +36,26 @@ class LayoutArea(ChatAppBase):
         sidebar.display = not sidebar.display
         self._wants["sidebar"] = sidebar.display
         self._remember("sidebar", "shown" if sidebar.display else "hidden")
+        self._focus_out_of_hidden()
 
     def action_toggle_side_panel(self) -> None:
         panel = self.main_screen.query_one("#side-panel")
         panel.display = not panel.display
         self._wants["panel"] = panel.display
         self._remember("panel", "shown" if panel.display else "hidden")
+        self._focus_out_of_hidden()
+
+    def _focus_out_of_hidden(self) -> None:
+        """The keyboard never stays in a panel that was just hidden: what is
+        typed next goes to the message box."""
+        focused = self.focused
+        if focused is None:
+            return
+        node: Widget | None = focused
+        while node is not None and node.display:
+            node = node.parent if isinstance(node.parent, Widget) else None
+        if node is not None:
+            self.chat_input.focus()
 
     def on_resize(self, event: events.Resize) -> None:
         self._fit_panels(event.size.width)
@@ -58,6 +73,7 @@ class LayoutArea(ChatAppBase):
             self.sidebar.display = show_sidebar
         if panel.display != show_panel:
             panel.display = show_panel
+        self._focus_out_of_hidden()
 
     def _show_tab(self, tab: str) -> None:
         panel = self.main_screen.query_one("#side-panel", TabbedContent)

@@ -60,6 +60,21 @@ class ThreadsArea(ChatAppBase):
             if info is not None and info != self.current_info:
                 self._set_current_info(info)
 
+    def _show_no_thread(self) -> None:
+        """The open thread is gone: nothing of it stays on screen (title,
+        status line, chat, History)."""
+        self.current_id = None
+        self.current_info = None
+        self.sidebar.current_id = None
+        self.status.thread_title = ""
+        self.status.usage = ""
+        self._main_widget("title", "TitleBar", TitleBar).thread_title = ""
+        self.chat.show_messages([])
+        self.history = None
+        pane = self._panel("history-pane")
+        if pane is not None:
+            pane.history = None  # type: ignore[attr-defined]
+
     def _set_current_info(self, info: ThreadInfo) -> None:
         self.current_info = info
         self.status.thread_title = info.title
@@ -259,10 +274,7 @@ class ThreadsArea(ChatAppBase):
             self.drafts.pop(thread_id, None)
             self.pending.pop(thread_id, None)
             if self.current_id == thread_id:
-                self.current_id = None
-                self.current_info = None
-                self.status.thread_title = ""
-                self.chat.show_messages([])
+                self._show_no_thread()
             self.poll_threads()
 
         def answered(yes: bool | None) -> None:

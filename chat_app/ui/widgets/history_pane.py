@@ -81,7 +81,7 @@ class HistoryPane(Widget):
     }
     HistoryPane #history-actions {
         height: auto;
-        padding: 0 1;
+        padding: 0 0 0 1;
     }
     HistoryPane #history-actions Button {
         margin-right: 1;
@@ -111,7 +111,7 @@ class HistoryPane(Widget):
             self.thread_id = thread_id
 
     class RewindRequested(Message):
-        """Sent when the person asks to continue from an entry (Enter, "Rewind here")."""
+        """Sent when the person asks to continue from an entry (Enter, "Rewind")."""
 
         def __init__(self, checkpoint_id: str, thread_id: str = "") -> None:
             super().__init__()
@@ -169,7 +169,7 @@ class HistoryPane(Widget):
         yield TimelineList(id="history-timeline", markup=False)
         yield Static(id="history-detail", markup=False)
         with Horizontal(id="history-actions"):
-            yield Button("Rewind here", id="history-rewind", compact=True, disabled=True)
+            yield Button("Rewind", id="history-rewind", compact=True, disabled=True)
             yield Button("Back to latest", id="history-latest", compact=True)
 
     def on_mount(self) -> None:
