@@ -31,18 +31,9 @@ from chat_app.service import runs as _runs
 from chat_app.service import threads as _threads
 from chat_app.service.agent import ModelFactory, check_model_settings, default_model_factory
 from chat_app.service.changes import NotifyingIndex, open_change_feed
-from chat_app.service.errors import (
-    AmbiguousThreadId,
-    DamagedCheckpoint,
-    ServiceError,
-    ThreadNotFound,
-    storage_errors,
-)
+from chat_app.service.errors import ServiceError
 from chat_app.service.local_state import LOCAL_FILE, LocalValues
 from chat_app.service.outbox import Outbox
-from chat_app.service.reading import _chat_messages
-from chat_app.service.recovery import PendingRun, RecoveryReport
-from chat_app.service.runs import MAX_MESSAGE_CHARS
 from chat_app.service.short_term import MessageCache, SessionContext, open_short_term
 from chat_app.storage.backend import Backend, open_backend
 from chat_app.storage.private_files import make_private_dir
@@ -57,19 +48,6 @@ if TYPE_CHECKING:
     from langgraph.store.base import BaseStore
 
     from chat_app.service.events import ThreadInfo
-
-__all__ = [
-    "MAX_MESSAGE_CHARS",
-    "AmbiguousThreadId",
-    "ChatService",
-    "DamagedCheckpoint",
-    "PendingRun",
-    "RecoveryReport",
-    "ServiceError",
-    "ThreadNotFound",
-    "_chat_messages",
-    "storage_errors",
-]
 
 
 class ChatService:
