@@ -42,6 +42,8 @@ def screen_id(case: tuple[tuple[int, int], str]) -> str:
 async def _use_theme(pilot, theme: str) -> None:
     if pilot.app.theme != theme:
         pilot.app.theme = theme
+
+
 FACTS = [
     ProfileFact(
         "name",
