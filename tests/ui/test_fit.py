@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from textual.widgets import TabbedContent
 
+from tests.ui.conftest import screen_text
+
 
 async def settle(pilot) -> None:
     for _ in range(3):
@@ -75,3 +77,21 @@ async def test_the_status_line_keeps_the_state_when_short_of_room(app_factory, s
     async with app.run_test(size=(160, 20)) as pilot:
         await settle(pilot)
         assert long_title in app.status.render().plain  # room: the whole title
+
+
+async def test_on_a_wide_terminal_the_text_keeps_a_readable_width(app_factory, service):
+    words = " ".join(f"word{i}" for i in range(120))
+    app = app_factory()
+    async with app.run_test(size=(240, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+b", "ctrl+o")  # the chat alone: 240 columns
+        await pilot.pause()
+        app.chat_input.value = words
+        await pilot.press("enter")
+        await settle(pilot)
+        shown = screen_text(app).splitlines()[1:-2]  # the title, status and key bars aside
+        rows = [row for row in shown if "word" in row]
+        assert rows and "word119" in "".join(rows)
+        # Lines of about a hundred characters, not of 240.
+        assert max(len(row.rstrip()) for row in rows) <= 104, "\n".join(rows)
+        assert len(rows) >= 7
