@@ -221,6 +221,7 @@ class ChatApp(ThreadsArea, ReplyArea, history.HistoryArea, ProfileArea, Recovery
             self.open_thread(first.thread_id, read=first, typed=typed or None)
         else:
             self.chat_input.value = typed
+            self.chat.show_messages([])  # how to start
         held, self._held_for_start = self._held_for_start, None
         if pending and self.settings.recovery.auto_resume:
             self._after_resume = held
