@@ -88,8 +88,8 @@ class ChatApp(ThreadsArea, ReplyArea, history.HistoryArea, ProfileArea, Recovery
         Binding("ctrl+b", "toggle_sidebar", "Sidebar", priority=True),
         Binding("ctrl+o", "toggle_side_panel", "Panel", priority=True),
         Binding("ctrl+t", "focus_threads", "Threads", show=False, priority=True),
-        Binding("f3", "focus_history", "History", show=False),
-        Binding("f4", "focus_profile", "Profile", show=False),
+        Binding("f3", "focus_history", "History", show=False, priority=True),
+        Binding("f4", "focus_profile", "Profile", show=False, priority=True),
         Binding("f1", "help", "Help", show=False),
         Binding("question_mark", "help('?')", "Help", show=False),
     ]

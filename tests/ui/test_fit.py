@@ -3,6 +3,7 @@ aside so the chat keeps about 40 columns; toggles still work."""
 
 from __future__ import annotations
 
+from textual import events
 from textual.widgets import TabbedContent
 
 from tests.ui.conftest import screen_text
@@ -95,3 +96,33 @@ async def test_on_a_wide_terminal_the_text_keeps_a_readable_width(app_factory, s
         # Lines of about a hundred characters, not of 240.
         assert max(len(row.rstrip()) for row in rows) <= 104, "\n".join(rows)
         assert len(rows) >= 7
+
+
+async def test_keys_right_after_f3_or_ctrl_t_act_in_the_area_opened(app_factory, service):
+    """A fast typist: the key after F3 (or ctrl+t) acts in History (or the list)."""
+    tid = service.create_thread("first").id
+    for text in ("one", "two"):
+        for _ in service.send(tid, text):
+            pass
+    app = app_factory()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        timeline = app.main_screen.query_one("#history-timeline")
+        await pilot.press("f3")
+        await settle(pilot)
+        newest = timeline.highlighted
+        assert newest is not None and newest > 0
+        app.chat_input.focus()
+        await settle(pilot)
+        # Both keys queued at once, as a terminal delivers a fast typist's.
+        app.post_message(events.Key("f3", None))
+        app.post_message(events.Key("up", None))
+        await settle(pilot)
+        assert app.focused is timeline and timeline.highlighted == newest - 1
+        app.chat_input.focus()
+        await settle(pilot)
+        app.post_message(events.Key("ctrl+t", None))
+        app.post_message(events.Key("x", None))
+        await settle(pilot)
+        assert app.focused is app.main_screen.query_one("#thread-list")
+        assert "x" not in app.chat_input.value
