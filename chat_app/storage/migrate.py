@@ -90,7 +90,14 @@ class _Inventory:
     app_rows: tuple[int, ...]
 
 
-_APP_TABLES = ("app_threads", "app_messages", "app_notes", "app_partial_replies")
+_APP_TABLES = (
+    "app_threads",
+    "app_messages",
+    "app_notes",
+    "app_partial_replies",
+    "app_usage",
+    "app_heads",
+)
 Fetch = Callable[[str, tuple[str]], list[tuple[Any, ...]]]
 
 
@@ -235,6 +242,28 @@ def _copy_app_rows(cur: psycopg.Cursor[Any], conn: sqlite3.Connection, tid: str)
             " (%s, %s, %s) ON CONFLICT (thread_id) DO UPDATE SET text = EXCLUDED.text,"
             " updated_at = EXCLUDED.updated_at",
             partial,
+        )
+    usage = conn.execute(
+        "SELECT thread_id, checkpoint_id, input_tokens, output_tokens FROM app_usage"
+        " WHERE thread_id = ?",
+        (tid,),
+    ).fetchall()
+    if usage:
+        cur.executemany(
+            "INSERT INTO app_usage (thread_id, checkpoint_id, input_tokens, output_tokens)"
+            " VALUES (%s, %s, %s, %s) ON CONFLICT (thread_id, checkpoint_id) DO UPDATE SET"
+            " input_tokens = EXCLUDED.input_tokens, output_tokens = EXCLUDED.output_tokens",
+            usage,
+        )
+    # The branch the person chose to look at (History's branch switch).
+    head = conn.execute(
+        "SELECT thread_id, checkpoint_id FROM app_heads WHERE thread_id = ?", (tid,)
+    ).fetchone()
+    if head is not None:
+        cur.execute(
+            "INSERT INTO app_heads (thread_id, checkpoint_id) VALUES (%s, %s)"
+            " ON CONFLICT (thread_id) DO UPDATE SET checkpoint_id = EXCLUDED.checkpoint_id",
+            head,
         )
     return str(thread[1]) if thread is not None else None
 

@@ -88,8 +88,8 @@ class ChatApp(ThreadsArea, ReplyArea, history.HistoryArea, ProfileArea, Recovery
         Binding("ctrl+b", "toggle_sidebar", "Sidebar", priority=True),
         Binding("ctrl+o", "toggle_side_panel", "Panel", priority=True),
         Binding("ctrl+t", "focus_threads", "Threads", show=False, priority=True),
-        Binding("f3", "focus_history", "History", show=False),
-        Binding("f4", "focus_profile", "Profile", show=False),
+        Binding("f3", "focus_history", "History", show=False, priority=True),
+        Binding("f4", "focus_profile", "Profile", show=False, priority=True),
         Binding("f1", "help", "Help", show=False),
         Binding("question_mark", "help('?')", "Help", show=False),
     ]
@@ -221,6 +221,7 @@ class ChatApp(ThreadsArea, ReplyArea, history.HistoryArea, ProfileArea, Recovery
             self.open_thread(first.thread_id, read=first, typed=typed or None)
         else:
             self.chat_input.value = typed
+            self.chat.show_messages([])  # how to start
         held, self._held_for_start = self._held_for_start, None
         if pending and self.settings.recovery.auto_resume:
             self._after_resume = held

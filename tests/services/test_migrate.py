@@ -38,10 +38,20 @@ def test_migrate_round_trips_branches_and_rewinds(
     chat(alice, t2, "just one turn")
     tb = bob.create_thread().id
     chat(bob, tb, "My name is Bob")
+    # Alice looks at an older branch of t1: that choice goes along too.
+    hist = alice.history(t1)
+    newest = max(c.id for c in hist.checkpoints)
+    older = next(c.id for c in hist.checkpoints if c.id not in hist.children() and c.id != newest)
+    alice.show_branch(t1, older)
+
+    def usage(svc: ChatService, t: str) -> list[tuple[str, int | None, int | None]]:
+        return [(c.id, c.input_tokens, c.output_tokens) for c in svc.history(t).checkpoints]
+
     expected = {
-        t: (svc.load_messages(t), checkpoint_tree(svc, t), svc.get_thread(t))
+        t: (svc.load_messages(t), checkpoint_tree(svc, t), svc.get_thread(t), usage(svc, t))
         for svc, t in ((alice, t1), (alice, t2), (bob, tb))
     }
+    assert any(n for _, n, _ in expected[t1][3])  # replies with their token counts
     alice_profile = alice.profile()
     alice.close()
     bob.close()
@@ -54,10 +64,11 @@ def test_migrate_round_trips_branches_and_rewinds(
     pa = make_service("postgres", dsn=pg_dsn, user="alice", data_dir=tmp_path / "pg")
     pb = make_service("postgres", dsn=pg_dsn, user="bob", data_dir=tmp_path / "pg")
     for svc, t in ((pa, t1), (pa, t2), (pb, tb)):
-        msgs, tree, info = expected[t]
+        msgs, tree, info, used = expected[t]
         assert svc.load_messages(t) == msgs
         assert checkpoint_tree(svc, t) == tree
         assert svc.get_thread(t) == info
+        assert usage(svc, t) == used
     assert [t.id for t in pa.list_threads()] == [t2, t1]
     assert [t.id for t in pb.list_threads()] == [tb]
     assert pa.profile() == alice_profile

@@ -194,3 +194,18 @@ async def test_editing_a_message_of_several_lines_keeps_its_lines(app_factory, s
         await settle(pilot)
         users = [m.text for m in service.load_messages(tid) if m.role == "user"]
         assert users == ["alpha line\nbeta line\ngamma line"]
+
+
+async def test_an_empty_chat_says_how_to_start(app_factory, service):
+    from chat_app.ui.widgets.chat_view import EMPTY_HINT
+
+    first_line = EMPTY_HINT.split("\n")[0]
+    app = app_factory()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        assert first_line in screen_text(app)  # first start: no thread yet
+        await send(pilot, "hello")
+        assert first_line not in screen_text(app)
+        await pilot.press("ctrl+n")
+        await settle(pilot)
+        assert first_line in screen_text(app)  # a new, empty thread

@@ -3,7 +3,10 @@ aside so the chat keeps about 40 columns; toggles still work."""
 
 from __future__ import annotations
 
+from textual import events
 from textual.widgets import TabbedContent
+
+from tests.ui.conftest import screen_text
 
 
 async def settle(pilot) -> None:
@@ -75,3 +78,51 @@ async def test_the_status_line_keeps_the_state_when_short_of_room(app_factory, s
     async with app.run_test(size=(160, 20)) as pilot:
         await settle(pilot)
         assert long_title in app.status.render().plain  # room: the whole title
+
+
+async def test_on_a_wide_terminal_the_text_keeps_a_readable_width(app_factory, service):
+    words = " ".join(f"word{i}" for i in range(120))
+    app = app_factory()
+    async with app.run_test(size=(240, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+b", "ctrl+o")  # the chat alone: 240 columns
+        await pilot.pause()
+        app.chat_input.value = words
+        await pilot.press("enter")
+        await settle(pilot)
+        shown = screen_text(app).splitlines()[1:-2]  # the title, status and key bars aside
+        rows = [row for row in shown if "word" in row]
+        assert rows and "word119" in "".join(rows)
+        # Lines of about a hundred characters, not of 240.
+        assert max(len(row.rstrip()) for row in rows) <= 104, "\n".join(rows)
+        assert len(rows) >= 7
+
+
+async def test_keys_right_after_f3_or_ctrl_t_act_in_the_area_opened(app_factory, service):
+    """A fast typist: the key after F3 (or ctrl+t) acts in History (or the list)."""
+    tid = service.create_thread("first").id
+    for text in ("one", "two"):
+        for _ in service.send(tid, text):
+            pass
+    app = app_factory()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        timeline = app.main_screen.query_one("#history-timeline")
+        await pilot.press("f3")
+        await settle(pilot)
+        newest = timeline.highlighted
+        assert newest is not None and newest > 0
+        app.chat_input.focus()
+        await settle(pilot)
+        # Both keys queued at once, as a terminal delivers a fast typist's.
+        app.post_message(events.Key("f3", None))
+        app.post_message(events.Key("up", None))
+        await settle(pilot)
+        assert app.focused is timeline and timeline.highlighted == newest - 1
+        app.chat_input.focus()
+        await settle(pilot)
+        app.post_message(events.Key("ctrl+t", None))
+        app.post_message(events.Key("x", None))
+        await settle(pilot)
+        assert app.focused is app.main_screen.query_one("#thread-list")
+        assert "x" not in app.chat_input.value

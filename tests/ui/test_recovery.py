@@ -52,6 +52,8 @@ async def test_resume_banner_after_interrupted_run(tmp_path: Path):
             shown = screen_text(app)
             assert "did not finish" in shown
             assert "Written so far" in shown
+            # The button names the key that resumes from anywhere.
+            assert "Resume (ctrl+g)" in shown
             assert app.status.state == "interrupted"
             await pilot.click("#recovery-resume")
             await settle(pilot)

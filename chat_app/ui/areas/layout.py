@@ -88,11 +88,12 @@ class LayoutArea(ChatAppBase):
             inner = entry() if entry is not None else None
             if inner is None:
                 inner = next((w for w in target.query("*") if w.focusable), target)
-            self.call_after_refresh(inner.focus)
+            # Now, not a frame later: the next key (a fast typist's) acts here.
+            self.main_screen.set_focus(inner)
 
     def action_focus_threads(self) -> None:
         self.sidebar.display = True
-        self.call_after_refresh(self.main_screen.query_one("#thread-list").focus)
+        self.main_screen.set_focus(self.main_screen.query_one("#thread-list"))
 
     def action_focus_history(self) -> None:
         self._show_tab("tab-history")

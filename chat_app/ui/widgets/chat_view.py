@@ -15,12 +15,20 @@ from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.geometry import Size
 from textual.message import Message
+from textual.widgets import Static
 
 from chat_app.safe_text import to_display
 from chat_app.service.events import ChatMessage, SummaryMark
 from chat_app.ui.widgets.failure_notice import FailureNotice
 from chat_app.ui.widgets.message_lines import MessageLines
 from chat_app.ui.widgets.steady_scroll import draw_scrollbars_now
+
+# What an empty thread shows: how to start, and where every key is listed.
+EMPTY_HINT = (
+    "Type a message below and press Enter (ctrl+j: a new line).\n"
+    "ctrl+n: a new thread · F3: History, to rewind · F4: what I know about you"
+    " · F1: every key"
+)
 
 
 class ChatView(VerticalScroll):
@@ -59,11 +67,18 @@ class ChatView(VerticalScroll):
         return changed
 
     def compose(self) -> ComposeResult:
+        yield Static(EMPTY_HINT, id="chat-empty", markup=False)
         yield MessageLines(id="message-lines")
         yield FailureNotice(id="failure-notice")
 
     def on_mount(self) -> None:
         self.query_one(FailureNotice).display = False
+        self.query_one("#chat-empty").display = False  # until an empty thread shows
+
+    def _show_hint(self, shown: bool) -> None:
+        hint = self.query_one("#chat-empty", Static)
+        if hint.display != shown:
+            hint.display = shown
 
     @property
     def lines(self) -> MessageLines:
@@ -84,18 +99,21 @@ class ChatView(VerticalScroll):
         self.query_one(FailureNotice).hide()
         self.lines.summary_mark = summary
         self.lines.set_messages(messages, read_only=read_only)
+        self._show_hint(not messages and not read_only)
         self.anchor()
 
     def append_message(self, message: ChatMessage) -> None:
         if message.role == "user":
             # The person's own message: they see it, wherever they were reading.
             self.lines.show_end()
+        self._show_hint(False)
         self.lines.append(message)
         if not self.lines.has_newer:
             self.anchor()
 
     async def start_reply(self) -> None:
         self.lines.show_end()
+        self._show_hint(False)
         self.query_one(FailureNotice).hide()
         self.reply_text = ""
         self._streaming = True

@@ -72,6 +72,8 @@ class MessageLines(Widget, can_focus=True):
     # Going to a message further than this from the rendered ones starts a new
     # window there (rendering the messages in between would take seconds).
     FAR = 200
+    # Columns the messages are drawn in at most (with one of padding each side).
+    TEXT_COLUMNS = 102
 
     class EditRequested(Message):
         """Sent when the person asked to edit and resend one of their messages."""
@@ -395,6 +397,9 @@ class MessageLines(Widget, can_focus=True):
         return strips
 
     def _ensure_width(self, width: int) -> None:
+        # On a wide terminal the text keeps a readable width (lines of about
+        # a hundred characters); the rest of the row is left blank.
+        width = min(width, self.TEXT_COLUMNS)
         if width == self._width or width <= 0:
             return
         had_blocks = bool(self._blocks)
@@ -427,11 +432,11 @@ class MessageLines(Widget, can_focus=True):
         index = self._start
         for block in self._blocks:
             if y < len(block):
-                strip = block[y]
+                strip = block[y].crop_extend(0, self.size.width, None)
                 if self.selected == index:
                     style = self.get_component_rich_style("message-lines--selected")
                     strip = strip.apply_style(style)
-                return strip.crop_extend(0, self.size.width, None)
+                return strip
             y -= len(block)
             index += 1
         if self.has_newer:

@@ -26,7 +26,8 @@ class RecoveryBanner(Vertical):
     def compose(self) -> ComposeResult:
         yield Static(id="recovery-text")
         with Horizontal(classes="banner-buttons"):
-            yield Button("Resume", id="recovery-resume", variant="primary")
+            # The key that does the same from anywhere (the buttons need Tab).
+            yield Button("Resume (ctrl+g)", id="recovery-resume", variant="primary")
             yield Button("Discard", id="recovery-discard")
 
     def show(self, user_text: str, partial: str) -> None:
