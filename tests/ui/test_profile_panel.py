@@ -312,3 +312,18 @@ async def test_f4_puts_the_keyboard_on_the_first_fact(app_factory, service: Chat
         await pilot.press("e")
         await pilot.pause()
         assert first.editing and first.query_one(Input).has_focus
+
+
+async def test_typing_in_a_fact_editor_adds_to_the_value(app_factory, service: ChatService) -> None:
+    app = app_factory()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press(*"my name is Alice", "enter")
+        await settle(pilot)
+        await pilot.press("f4")
+        await settle(pilot)
+        await pilot.press("e")
+        await settle(pilot)
+        await pilot.press(*" Smith", "enter")
+        await settle(pilot)
+        assert {f.key: f.value for f in service.profile()}["name"] == "Alice Smith"

@@ -114,6 +114,9 @@ class FactRow(Widget, can_focus=True):
             placeholder="A new value (Forget removes the fact)",
             classes="fact-editor",
             compact=True,
+            # The cursor at the end of the value, as placed on edit: what is
+            # typed adds to it (selecting it all on focus replaced it, at times).
+            select_on_focus=False,
         )
 
     @property
