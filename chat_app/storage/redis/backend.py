@@ -15,8 +15,9 @@
   (``chat_app.service.changes``).
 
 What the app works around in langgraph-checkpoint-redis 0.5.2 (see README):
-``RedisStore.get`` misses items whose namespace has punctuation, so gets are
-answered by a search of the exact namespace (:class:`AppRedisStore`); the
+``RedisStore.get`` misses items whose namespace has punctuation, and
+``search`` those whose namespace is long, so every namespace is stored as one
+plain label (:mod:`chat_app.storage.redis.store`); the
 app never relies on ``list(before=)`` or on ``checkpoint_ns=""`` filtering:
 the index keeps its own record of each root checkpoint (id, parent, step,
 source), written by :class:`AppRedisSaver` right after the checkpoint.
@@ -41,7 +42,6 @@ from chat_app.storage.redis.probe import describe_missing, missing_redis_capabil
 if TYPE_CHECKING:
     from langchain_core.runnables import RunnableConfig
     from langgraph.checkpoint.base import ChannelVersions, Checkpoint, CheckpointMetadata
-    from langgraph.store.base import GetOp, Result
 
     from chat_app.config import Settings
     from chat_app.storage.upkeep import Upkeep
@@ -50,20 +50,18 @@ MISSING_DEPS = (
     "storage.backend = 'redis' needs the Redis extra:"
     " pip install 'chat-app[redis]' (langgraph-checkpoint-redis)"
 )
-SEARCH_ALL = 10_000
 
 try:
     import redis
     from langgraph.checkpoint.redis import RedisSaver
     from langgraph.checkpoint.redis.jsonplus_redis import JsonPlusRedisSerializer
-    from langgraph.store.base import Item
-    from langgraph.store.redis import RedisStore
+
+    from chat_app.storage.redis.store import AppRedisStore
 
     _IMPORT_ERROR: ImportError | None = None
 except ImportError as exc:  # pragma: no cover - open_redis says what is missing
     _IMPORT_ERROR = exc
     RedisSaver = object  # type: ignore[assignment,misc]
-    RedisStore = object  # type: ignore[assignment,misc]
 
 
 def describe_url(url: str) -> str:
@@ -110,29 +108,6 @@ class AppRedisSaver(RedisSaver):
         self.index_client.delete(key("cps", thread_id))
 
 
-class AppRedisStore(RedisStore):
-    """RedisStore whose gets find items in any namespace (a search of the
-    exact namespace, filtered by key: ``get`` alone misses namespaces with
-    punctuation under redis-py 6)."""
-
-    def _batch_get_ops(self, get_ops: list[tuple[int, GetOp]], results: list[Result]) -> None:
-        for idx, op in get_ops:
-            found = [
-                i
-                for i in self.search(op.namespace, limit=SEARCH_ALL)
-                if i.namespace == op.namespace and i.key == op.key
-            ]
-            if found:
-                i = found[0]
-                results[idx] = Item(
-                    value=i.value,
-                    key=i.key,
-                    namespace=i.namespace,
-                    created_at=i.created_at,
-                    updated_at=i.updated_at,
-                )
-
-
 class RedisBackend:
     """Checkpoints, profiles and index in one Redis."""
 
@@ -143,7 +118,7 @@ class RedisBackend:
         self.client = redis.Redis.from_url(url)
         self.text_client = redis.Redis.from_url(url, decode_responses=True)
         self.saver = AppRedisSaver(self.client, self.text_client)
-        self.store = AppRedisStore(self.client)
+        self.store = AppRedisStore(self.client, self.text_client)
         self.index = RedisThreadIndex(self.text_client)
 
     @property
