@@ -232,3 +232,43 @@ def test_lookalike_user_ids_never_see_each_others_facts(make_service: Make, url:
         svc.edit_fact("name", f"name of {user}", create=True)
     for user, svc in services.items():
         assert [(f.key, f.value) for f in svc.profile()] == [("name", f"name of {user}")]
+
+
+def test_history_lost_beside_the_checkpoints_is_rebuilt_from_them(
+    make_service: Make, url: str, redis8: Any
+) -> None:
+    svc = make_service("redis", dsn=url)
+    t = svc.create_thread().id
+    for i in range(3):
+        chat(svc, t, f"turn {i}")
+    before = [(c.id, c.parent_id, c.step, c.source, c.kind) for c in svc.history(t).checkpoints]
+    # As if the process died between a checkpoint and its record.
+    redis8.delete(f"chat-app:cps:{t}")
+    after = [(c.id, c.parent_id, c.step, c.source, c.kind) for c in svc.history(t).checkpoints]
+    assert after == before
+
+
+def test_an_import_that_fails_half_way_leaves_nothing(make_service: Make, url: str) -> None:
+    from chat_app.service import transfer
+
+    svc = make_service("redis", dsn=url)
+    t = svc.create_thread().id
+    chat(svc, t, "first")
+    chat(svc, t, "second")
+    exported = svc.export_thread(t, "json")
+    svc.delete_thread(t)
+    assert svc.list_threads() == []
+    seen: list[str] = []
+
+    def stop(where: str) -> None:
+        seen.append(where)
+        if len(seen) == 3:
+            raise RuntimeError("stopped")
+
+    with pytest.raises(RuntimeError, match="stopped"):
+        transfer.import_thread(svc, exported, step=stop)
+    assert svc.list_threads() == []
+    assert svc.index.unindexed() == []
+    assert svc.index.newest_checkpoint(t) is None
+    again = svc.import_thread(exported)
+    assert [m.text for m in svc.load_messages(again.id)][::2] == ["first", "second"]

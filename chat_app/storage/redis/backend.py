@@ -81,6 +81,28 @@ class AppRedisSaver(RedisSaver):
         self.index_client = index_client
         self.touched: set[str] | None = None
 
+    @staticmethod
+    def _row(parent: str | None, metadata: CheckpointMetadata) -> str:
+        step = metadata.get("step", 0)
+        ok = isinstance(step, int) and not isinstance(step, bool)
+        return json.dumps([parent, step if ok else 0, str(metadata.get("source", ""))])
+
+    def rebuild(self, thread_id: str) -> dict[str, str]:
+        """Rewrite the thread's ``cps:`` records from the saver's own list of
+        its root checkpoints (at most 10,000: the saver's limit)."""
+        rows = {}
+        config: RunnableConfig = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
+        for t in self.list(config):
+            if t.config["configurable"].get("checkpoint_ns", "") != "":
+                continue  # checkpoint_ns="" lists every namespace
+            parent = (
+                t.parent_config["configurable"].get("checkpoint_id") if t.parent_config else None
+            )
+            rows[str(t.checkpoint["id"])] = self._row(parent, t.metadata)
+        if rows:
+            self.index_client.hset(key("cps", thread_id), mapping=rows)
+        return rows
+
     def put(
         self,
         config: RunnableConfig,
@@ -92,13 +114,8 @@ class AppRedisSaver(RedisSaver):
         conf = config["configurable"]
         if conf.get("checkpoint_ns", "") == "":
             tid = str(conf["thread_id"])
-            step = metadata.get("step", 0)
-            row = [
-                conf.get("checkpoint_id"),
-                step if isinstance(step, int) else 0,
-                str(metadata.get("source", "")),
-            ]
-            self.index_client.hset(key("cps", tid), checkpoint["id"], json.dumps(row))
+            row = self._row(conf.get("checkpoint_id"), metadata)
+            self.index_client.hset(key("cps", tid), checkpoint["id"], row)
             if self.touched is not None:
                 self.touched.add(tid)
         return saved
@@ -119,7 +136,7 @@ class RedisBackend:
         self.text_client = redis.Redis.from_url(url, decode_responses=True)
         self.saver = AppRedisSaver(self.client, self.text_client)
         self.store = AppRedisStore(self.client, self.text_client)
-        self.index = RedisThreadIndex(self.text_client)
+        self.index = RedisThreadIndex(self.text_client, rebuild=self.saver.rebuild)
 
     @property
     def location(self) -> str:
@@ -148,7 +165,7 @@ class RedisBackend:
         checkpoints and no record, and ``chat-app reindex`` (``unindexed``)
         finds it and indexes it again.
         """
-        index = RedisThreadIndex(self.text_client, joined=True)
+        index = RedisThreadIndex(self.text_client, joined=True, rebuild=self.saver.rebuild)
         touched: set[str] = set()
         self.saver.touched = touched
         try:

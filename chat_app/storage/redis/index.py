@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from chat_app.service.events import CheckpointInfo, ThreadInfo
@@ -38,6 +38,8 @@ from chat_app.storage.app_index import uuid6_time
 P = "chat-app:"
 THREAD_KINDS = ("thread", "msgs", "notes", "usage", "cps", "head", "partial")
 SEARCH_CHUNK = 200
+# RedisSaver's pointer to a thread's newest checkpoint (the key of its document).
+LATEST = "checkpoint_latest"
 
 # KEYS[1] thread hash; ARGV[1] prefix, ARGV[2] thread id, ARGV[3] updated_at
 # ("" to keep it), then field/value pairs. Nothing happens to a missing thread.
@@ -109,9 +111,17 @@ def _num(value: float) -> str:
 class RedisThreadIndex:
     """The app's records in Redis (a client with ``decode_responses=True``)."""
 
-    def __init__(self, client: Any, *, joined: bool = False) -> None:
+    def __init__(
+        self,
+        client: Any,
+        *,
+        joined: bool = False,
+        rebuild: Callable[[str], dict[str, str]] | None = None,
+    ) -> None:
         self.client = client
         self.joined = joined
+        # Rewrites a thread's ``cps:`` records from the saver (see _cps).
+        self.rebuild = rebuild
         self._pipe: Any = client.pipeline(transaction=True) if joined else None
         self._update = client.register_script(_UPDATE)
         self._auto_title = client.register_script(_AUTO_TITLE)
@@ -329,13 +339,27 @@ class RedisThreadIndex:
 
     # -- checkpoints ----------------------------------------------------------------
 
+    def _cps(self, thread_id: str) -> dict[str, str]:
+        """The thread's ``cps:`` records, rebuilt from the saver when its newest
+        checkpoint is missing from them (the process died between the two
+        writes, or another program wrote the checkpoints)."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hgetall(key("cps", thread_id))
+        pipe.get(f"{LATEST}:{thread_id}:__empty__")
+        cps, latest = pipe.execute()
+        newest = str(latest).rsplit(":", 1)[-1] if latest else None
+        if newest is not None and newest not in cps and self.rebuild is not None:
+            cps = self.rebuild(thread_id)
+        return dict(cps)
+
     def checkpoints(self, thread_id: str, newest: int | None = None) -> list[CheckpointInfo]:
         """Checkpoints of the thread (all, or the ``newest`` few), oldest first,
         from the ``cps:`` records, the notes and the usage; no state is read."""
         pipe = self.client.pipeline(transaction=False)
-        for kind in ("cps", "notes", "usage"):
+        for kind in ("notes", "usage"):
             pipe.hgetall(key(kind, thread_id))
-        cps, notes, usage = pipe.execute()
+        notes, usage = pipe.execute()
+        cps = self._cps(thread_id)
         ids = sorted(cps)
         if newest is not None:
             ids = ids[-newest:] if newest > 0 else []
@@ -361,7 +385,7 @@ class RedisThreadIndex:
         return out
 
     def newest_checkpoint(self, thread_id: str) -> str | None:
-        ids = self.client.hkeys(key("cps", thread_id))
+        ids = self._cps(thread_id)
         return max(ids) if ids else None
 
     def chosen_head(self, thread_id: str) -> str | None:
