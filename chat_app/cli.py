@@ -136,8 +136,15 @@ def _parser() -> argparse.ArgumentParser:
     sm.add_argument("thread")
 
     sub.add_parser("config", help="print the effective settings (without secrets)")
-    mg = sub.add_parser("migrate", help="copy the SQLite database into PostgreSQL, then verify")
-    mg.add_argument("--to", required=True, metavar="DSN", help="postgresql://user@host/db")
+    mg = sub.add_parser(
+        "migrate", help="copy the SQLite database into PostgreSQL or Redis, then verify"
+    )
+    mg.add_argument(
+        "--to",
+        required=True,
+        metavar="URL",
+        help="postgresql://user@host/db or redis://host:6379/0",
+    )
     from chat_app.ops import add_parsers
 
     add_parsers(sub)
@@ -497,6 +504,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Before migrate too: the PostgreSQL pool logs each failed connection.
     _log_warnings_to_file(settings.data_dir)
     if args.command == "migrate":
+        if args.to.startswith(("redis://", "rediss://", "unix://")):
+            from chat_app.storage.migrate_redis import run_migrate_to_redis
+
+            return run_migrate_to_redis(settings.data_dir, args.to, settings.storage.busy_timeout_s)
         from chat_app.storage.migrate import run_migrate_command
 
         return run_migrate_command(settings, args.to)

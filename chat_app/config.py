@@ -64,12 +64,14 @@ class ModelSettings:
 @dataclass(frozen=True)
 class StorageSettings:
     backend: str = "sqlite"
-    """`sqlite` (one file, nothing to install), `postgres` (shared by many instances)
-    or `memory` (nothing saved: gone when the program exits)."""
+    """`sqlite` (one file, nothing to install), `postgres` or `redis` (shared by many
+    instances) or `memory` (nothing saved: gone when the program exits)."""
     data_dir: str = ""
     """Where chat.db lives; empty means the platform data directory."""
     dsn: str = ""
     """PostgreSQL connection string, used when backend = "postgres"."""
+    redis_url: str = ""
+    """Redis 8 (or Redis Stack 7.2+) URL, used when backend = "redis"."""
     busy_timeout_s: float = 30.0
     """How long a write waits for another writer before reporting the database busy."""
 
@@ -382,12 +384,15 @@ def _validate(s: Settings) -> None:
     name = s.model.name
     if name != "offline" and not (name.startswith("openai:") and len(name) > len("openai:")):
         raise ConfigError(f"model.name: unknown model {name!r}; use 'offline' or 'openai:<model>'")
-    if s.storage.backend not in ("sqlite", "postgres", "memory"):
+    if s.storage.backend not in ("sqlite", "postgres", "redis", "memory"):
         raise ConfigError(
-            f"storage.backend: {s.storage.backend!r} is not 'sqlite', 'postgres' or 'memory'"
+            f"storage.backend: {s.storage.backend!r} is not 'sqlite', 'postgres', 'redis'"
+            " or 'memory'"
         )
     if s.storage.backend == "postgres" and not s.storage.dsn:
         raise ConfigError("storage.dsn: required when storage.backend = 'postgres'")
+    if s.storage.backend == "redis" and not s.storage.redis_url:
+        raise ConfigError("storage.redis_url: required when storage.backend = 'redis'")
     # Values from the command line or code reach here unchecked by the layers.
     for section, key in NUMERIC_RANGES:
         check_range(section, key, getattr(getattr(s, section), key), f"{section}.{key}")

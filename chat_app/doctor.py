@@ -315,6 +315,24 @@ def check_redis(d: Doctor, url: str) -> None:
     d.ok("redis", f"{safe}: reachable")
 
 
+def check_redis_storage(d: Doctor, url: str) -> None:
+    """The redis backend: reachable, with JSON and the Query Engine."""
+    from chat_app.storage.errors import StorageError
+
+    try:
+        from chat_app.storage.redis.backend import open_redis
+    except ImportError as exc:  # pragma: no cover - the extra is missing
+        d.fail("redis", f"storage.backend = 'redis' needs the Redis extra ({exc})")
+        return
+    try:
+        backend = open_redis(url)
+    except StorageError as exc:
+        d.fail("redis", str(exc))
+        return
+    d.ok("redis", f"{backend.location}: reachable, with JSON and the Query Engine")
+    backend.close()
+
+
 def check_model(d: Doctor, settings: Settings) -> None:
     name = settings.model.name
     if name == "offline":
@@ -430,6 +448,8 @@ def run_doctor(
         check_postgres(d, settings.storage.dsn)
         if settings.short_term.redis_url:
             check_redis(d, settings.short_term.redis_url)
+    elif settings.storage.backend == "redis":
+        check_redis_storage(d, settings.storage.redis_url)
     elif settings.storage.backend == "memory":
         d.ok("storage", "memory: nothing is saved, so there is no database or file to check")
     elif settings.storage.backend != "sqlite":

@@ -251,6 +251,9 @@ def cmd_upgrade_storage(service: ChatService) -> int:
         echo(f"thread {thread_id}: rewrote {blobs} blobs in LangGraph's format")
 
     backend: Any = service.backend
+    if backend.name == "redis":
+        echo("the redis backend keeps checkpoints in LangGraph's own layout: nothing to upgrade")
+        return 0
     if backend.name == "postgres":
         report = upgrade.upgrade_postgres(backend.pool, done)
     else:

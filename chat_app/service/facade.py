@@ -65,10 +65,7 @@ class ChatService:
         self.backend: Backend = open_backend(settings)
         # Short-term tier (Redis or in-process) and the change feed to other
         # instances; see chat_app/service/short_term.py and changes.py.
-        self.short_term = open_short_term(
-            # In memory nothing leaves the process: not even to Redis.
-            "" if self.backend.name == "memory" else settings.short_term.redis_url
-        )
+        self.short_term = open_short_term(self._short_term_url(settings))
         self.session = SessionContext(
             self.short_term, self.user_id, settings.short_term.session_ttl_s, self._local_values
         )
@@ -90,6 +87,16 @@ class ChatService:
         self._outbox_lock = threading.Lock()
 
     # -- set-up ---------------------------------------------------------------
+
+    def _short_term_url(self, settings: Settings) -> str:
+        """In memory nothing leaves the process, not even to Redis; the redis
+        backend's Redis also holds the short-term tier and carries the change
+        feed unless [short_term] names another."""
+        if self.backend.name == "memory":
+            return ""
+        if self.backend.name == "redis" and not settings.short_term.redis_url:
+            return str(getattr(self.backend, "url", ""))
+        return settings.short_term.redis_url
 
     def _compile(
         self, settings: Settings

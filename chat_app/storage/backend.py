@@ -2,7 +2,8 @@
 
 A backend bundles the checkpointer, the profile store, the app's own index
 (threads, timeline notes, partial replies) and the per-thread writer lock.
-SQLite is the embedded default; PostgreSQL is for several instances; memory
+SQLite is the embedded default; PostgreSQL and Redis are for several
+instances; memory
 keeps nothing once the process ends (demos, trials, tests).
 """
 
@@ -174,6 +175,10 @@ def open_backend(settings: Settings) -> Backend:
 
         backend: Backend = open_postgres(settings)
         return backend
+    if settings.storage.backend == "redis":
+        from chat_app.storage.redis.backend import open_redis_backend
+
+        return open_redis_backend(settings)
     if settings.storage.backend == "memory":
         from chat_app.storage.memory.backend import open_memory_backend
 

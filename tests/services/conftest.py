@@ -27,6 +27,7 @@ import pytest
 
 from chat_app.service import ChatService
 from tests.conftest import make_settings
+from tests.redis8 import require_redis_checkpoint
 
 PG_HOST, PG_PORT = "127.0.0.1", 5432
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
@@ -111,10 +112,24 @@ def redis_url() -> str:
     return f"redis://{REDIS_HOST}:{REDIS_PORT}/0"
 
 
+def backend_target(request: pytest.FixtureRequest, backend: str) -> str:
+    """Where ``backend`` keeps this test's data: a fresh PostgreSQL schema, the
+    emptied Redis 8 test server, or "" (SQLite in tmp_path, memory)."""
+    if backend == "postgres":
+        return str(request.getfixturevalue("pg_dsn"))
+    if backend == "redis":
+        require_redis_checkpoint()
+        request.getfixturevalue("redis8")  # emptied for this test
+        return str(request.getfixturevalue("redis8_url"))
+    return ""
+
+
 @pytest.fixture
 def make_service(tmp_path: Path) -> Iterator[Callable[..., ChatService]]:
     """``make_service(backend, dsn=..., user=..., redis_url=...)``: a ChatService
-    on SQLite (in tmp_path) or PostgreSQL; closed at the end of the test."""
+    on SQLite (in tmp_path), PostgreSQL or Redis (``dsn`` is then the Redis
+    URL; ``redis_url`` is always the short-term tier's); closed at the end of
+    the test."""
     made: list[ChatService] = []
 
     def make(
@@ -129,6 +144,8 @@ def make_service(tmp_path: Path) -> Iterator[Callable[..., ChatService]]:
         storage: dict[str, Any] = {"backend": backend}
         if backend == "postgres":
             storage["dsn"] = dsn
+        elif backend == "redis":
+            storage["redis_url"] = dsn
         svc = ChatService(
             make_settings(
                 data_dir or tmp_path / "data",

@@ -11,16 +11,17 @@ import pytest
 
 from chat_app.service import ChatService
 from tests.conftest import chat
+from tests.services.conftest import backend_target
 
 pytestmark = pytest.mark.services
 
 Make = Callable[..., ChatService]
 
 
-@pytest.fixture(params=["sqlite", "postgres", "memory"])
+@pytest.fixture(params=["sqlite", "postgres", "memory", "redis"])
 def make(request: pytest.FixtureRequest, make_service: Make) -> Make:
     backend = request.param
-    dsn = request.getfixturevalue("pg_dsn") if backend == "postgres" else ""
+    dsn = backend_target(request, backend)
 
     def _make(**kw: Any) -> ChatService:
         return make_service(backend, dsn=dsn, **kw)

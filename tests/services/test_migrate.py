@@ -1,5 +1,5 @@
 """`chat-app migrate`: a SQLite database with branched threads, two users and
-profiles goes to PostgreSQL whole, verifies, and rewinds correctly there."""
+profiles goes to PostgreSQL or Redis whole, verifies, and rewinds correctly there."""
 
 from __future__ import annotations
 
@@ -10,18 +10,32 @@ import pytest
 
 from chat_app.cli import main
 from chat_app.service import ChatService
-from chat_app.storage.migrate import MigrationError, migrate
+from chat_app.storage.migrate import MigrationError, MigrationReport, migrate
+from chat_app.storage.migrate_redis import migrate_to_redis
 from tests.conftest import chat
-from tests.services.conftest import checkpoint_tree
+from tests.services.conftest import backend_target, checkpoint_tree
 
 pytestmark = pytest.mark.services
 
 Make = Callable[..., ChatService]
 
 
+@pytest.fixture(params=["postgres", "redis"])
+def target(request: pytest.FixtureRequest) -> tuple[str, str]:
+    """The backend migrated to, and its URL (a fresh schema, the emptied Redis 8)."""
+    return request.param, backend_target(request, request.param)
+
+
+def migrate_to(data: Path, backend: str, url: str) -> MigrationReport:
+    if backend == "redis":
+        return migrate_to_redis(data, url)
+    return migrate(data, url)
+
+
 def test_migrate_round_trips_branches_and_rewinds(
-    make_service: Make, pg_dsn: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    make_service: Make, target: tuple[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    backend, url = target
     data = tmp_path / "data"
     alice = make_service("sqlite", user="alice", data_dir=data)
     bob = make_service("sqlite", user="bob", data_dir=data)
@@ -56,13 +70,13 @@ def test_migrate_round_trips_branches_and_rewinds(
     alice.close()
     bob.close()
 
-    report = migrate(data, pg_dsn)
+    report = migrate_to(data, backend, url)
     assert report.threads_copied == 3 and report.threads_skipped == 0
     assert report.profile_items == len(alice_profile) + 1
     assert report.users == {"alice", "bob"}
 
-    pa = make_service("postgres", dsn=pg_dsn, user="alice", data_dir=tmp_path / "pg")
-    pb = make_service("postgres", dsn=pg_dsn, user="bob", data_dir=tmp_path / "pg")
+    pa = make_service(backend, dsn=url, user="alice", data_dir=tmp_path / "pg")
+    pb = make_service(backend, dsn=url, user="bob", data_dir=tmp_path / "pg")
     for svc, t in ((pa, t1), (pa, t2), (pb, tb)):
         msgs, tree, info, used = expected[t]
         assert svc.load_messages(t) == msgs
@@ -75,7 +89,7 @@ def test_migrate_round_trips_branches_and_rewinds(
     assert pb.list_threads(query="tea") == []
     assert [t.id for t in pa.list_threads(query="tea")] == [t1]
 
-    # Every branch is there, and rewinding to each of them works on Postgres.
+    # Every branch is there, and rewinding to each of them works on the target.
     hist = pa.history(t1)
     leaves = [c.id for c in hist.checkpoints if c.id not in hist.children()]
     assert len(leaves) == 3
@@ -87,11 +101,11 @@ def test_migrate_round_trips_branches_and_rewinds(
     assert [m.text for m in pa.load_messages(t1)][-2] == "What is my name?"
 
     # Again: nothing to do for the untouched threads; the thread used on
-    # Postgres since is refused rather than overwritten.
+    # the target since is refused rather than overwritten.
     with pytest.raises(MigrationError, match="already exist"):
-        migrate(data, pg_dsn)
+        migrate_to(data, backend, url)
     pa.delete_thread(t1)
-    assert main(["--data-dir", str(data), "migrate", "--to", pg_dsn]) == 0
+    assert main(["--data-dir", str(data), "migrate", "--to", url]) == 0
     out = capsys.readouterr().out
     assert "migrated 1 threads" in out and "2 threads were already there" in out
 

@@ -14,7 +14,11 @@ import uuid
 import pytest
 import redis
 
-from chat_app.redis_probe import describe_missing, missing_redis_capabilities, server_version
+from chat_app.storage.redis.probe import (
+    describe_missing,
+    missing_redis_capabilities,
+    server_version,
+)
 from tests.redis8 import own_server, require_redis_checkpoint
 from tests.services.conftest import REDIS_HOST, REDIS_PORT, require_redis
 

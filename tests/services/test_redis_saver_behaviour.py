@@ -231,7 +231,7 @@ def test_the_store_gets_an_item_whose_namespace_has_punctuation(
     import redis
     from langgraph.store.redis import RedisStore
 
-    from chat_app.redis_probe import loaded_modules
+    from chat_app.storage.redis.probe import loaded_modules
 
     try:
         from redis.commands.search.dialect import DEFAULT_DIALECT

@@ -8,16 +8,17 @@ from typing import Any
 import pytest
 
 from chat_app.service import AmbiguousThreadId, ChatService, ThreadNotFound
+from tests.services.conftest import backend_target
 
 pytestmark = pytest.mark.services
 
 Make = Callable[..., ChatService]
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", "postgres", "redis"])
 def make(request: pytest.FixtureRequest, make_service: Make) -> Make:
     backend = request.param
-    dsn = request.getfixturevalue("pg_dsn") if backend == "postgres" else ""
+    dsn = backend_target(request, backend)
 
     def _make(**kw: Any) -> ChatService:
         return make_service(backend, dsn=dsn, **kw)

@@ -1,0 +1,1 @@
+"""The Redis backend: LangGraph's Redis saver and store, and the app's index beside them."""
