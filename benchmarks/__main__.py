@@ -1,4 +1,4 @@
-"""``python -m benchmarks [--quick] [--json FILE] [--only storage|ui] [--keep DIR]``.
+"""``python -m benchmarks [--quick] [--json FILE] [--only storage|ui|backends] [--keep DIR]``.
 
 Measures every figure of the performance table beside its naive baseline in
 the same run, prints the table and optionally writes it as JSON.
@@ -55,7 +55,11 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     p.add_argument("--quick", action="store_true", help="small sizes (CI smoke run, < 60 s)")
     p.add_argument("--json", type=Path, help="write the results to this file")
-    p.add_argument("--only", choices=["storage", "ui"], help="run one group (ui needs storage)")
+    p.add_argument(
+        "--only",
+        choices=["storage", "ui", "backends"],
+        help="run one group (ui needs storage; backends: SQLite, PostgreSQL, Redis)",
+    )
     p.add_argument("--keep", type=Path, help="keep the databases in this directory")
     args = p.parse_args(argv)
 
@@ -64,17 +68,20 @@ def main(argv: list[str] | None = None) -> int:
     def log(msg: str) -> None:
         print(f"[{time.perf_counter() - started:6.1f} s] {msg}", file=sys.stderr, flush=True)
 
-    from benchmarks import storage, ui
+    from benchmarks import backends, storage, ui
 
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="chat-bench-") as tmp:
         work = args.keep or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
-        storage_results, art = storage.run(work, args.quick, log)
-        if args.only != "ui":
-            results += storage_results
-        if args.only != "storage":
-            results += ui.run(work, art, args.quick, log)
+        if args.only != "backends":
+            storage_results, art = storage.run(work, args.quick, log)
+            if args.only != "ui":
+                results += storage_results
+            if args.only != "storage":
+                results += ui.run(work, art, args.quick, log)
+        if args.only in (None, "backends"):
+            results += backends.run(work, args.quick, log)
 
     out = table(results)
     print(out)

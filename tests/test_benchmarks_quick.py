@@ -22,6 +22,12 @@ FIGURES = {
     "rewind: choose a checkpoint -> chat shows it",
     "start-up to idle",
     "resident memory, thread open",
+    # The backends side by side (figures, no targets).
+    *(
+        f"{figure} [{backend}]"
+        for figure in ("time per turn outside the model", "history listing")
+        for backend in ("sqlite", "postgres", "redis")
+    ),
 }
 
 
