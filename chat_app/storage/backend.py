@@ -9,6 +9,7 @@ keeps nothing once the process ends (demos, trials, tests).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -45,7 +46,20 @@ class WriterLock(Protocol):
 
 class HeldLock:
     """A writer lock as a context manager: the block runs holding it (taken
-    before), and leaving the block releases it."""
+    before), and leaving the block releases it. ``acquire`` polls
+    ``try_acquire`` until the deadline; a backend with a blocking wait of its
+    own overrides it."""
+
+    def try_acquire(self) -> bool:
+        raise NotImplementedError
+
+    def acquire(self, timeout_s: float, poll_s: float = 0.05) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while not self.try_acquire():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(poll_s)
+        return True
 
     def release(self) -> None:
         raise NotImplementedError

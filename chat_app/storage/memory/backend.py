@@ -24,17 +24,16 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.store.memory import InMemoryStore
 
 from chat_app.service.events import ChatMessage
+from chat_app.storage.backend import HeldLock
 from chat_app.storage.errors import StorageError
 from chat_app.storage.serde import strict_serde
 from chat_app.storage.sqlite.index import ThreadIndex
@@ -190,7 +189,7 @@ class MemoryIndex(ThreadIndex):
             yield c
 
 
-class MemoryLock:
+class MemoryLock(HeldLock):
     """One writer per thread within the process: two lock objects for one
     thread exclude each other, as two file locks do."""
 
@@ -203,29 +202,10 @@ class MemoryLock:
             self._held = self._lock.acquire(blocking=False)
         return self._held
 
-    def acquire(self, timeout_s: float, poll_s: float = 0.05) -> bool:
-        deadline = time.monotonic() + timeout_s
-        while not self.try_acquire():
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(poll_s)
-        return True
-
     def release(self) -> None:
         if self._held:
             self._held = False
             self._lock.release()
-
-    def __enter__(self) -> MemoryLock:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.release()
 
 
 class Memory:

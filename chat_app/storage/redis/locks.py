@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import time
 import uuid
 from typing import Any
 
@@ -59,14 +58,6 @@ class RedisWriterLock(HeldLock):
             self._held = True
             self._start_renewing()
         return self._held
-
-    def acquire(self, timeout_s: float, poll_s: float = 0.05) -> bool:
-        deadline = time.monotonic() + timeout_s
-        while not self.try_acquire():
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(poll_s)
-        return True
 
     def _start_renewing(self) -> None:
         stop = self._stop = threading.Event()

@@ -9,7 +9,6 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
-import time
 from pathlib import Path
 
 from chat_app.storage.backend import HeldLock
@@ -31,14 +30,6 @@ class ThreadLock(HeldLock):
             os.close(fd)
             return False
         self._fd = fd
-        return True
-
-    def acquire(self, timeout_s: float, poll_s: float = 0.05) -> bool:
-        deadline = time.monotonic() + timeout_s
-        while not self.try_acquire():
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(poll_s)
         return True
 
     def release(self) -> None:
