@@ -173,6 +173,8 @@ def test_opening_the_app_on_a_conversation_does_not_load_the_agent(tmp_path: Pat
         threads = svc.list_threads()
         msgs = svc.load_messages({t!r})
         hist = svc.history({t!r})
+        mark = svc.summary_mark({t!r})  # as the app reads a thread to show it
+        assert mark is None
         agent_libs = {{"langchain_core", "langgraph", "langsmith"}}
         agent = sorted({{m.split(".")[0] for m in sys.modules}} & agent_libs)
         print(len(threads), [m.text for m in msgs][0], len(hist.checkpoints) > 0, agent)

@@ -202,9 +202,11 @@ def summary_mark(svc: ChatService, thread_id: str) -> SummaryMark | None:
     head = None
     if not svc.index.is_running(thread_id):
         head = svc.index.chosen_head(thread_id) or svc.index.newest_checkpoint(thread_id)
-    with _reading(thread_id, head):
-        tup = svc.backend.saver.get_tuple(svc._config(thread_id, head))
-    value = tup.checkpoint["channel_values"].get("history_summary") if tup else None
+    read, value = svc.backend.plain_value(thread_id, head, "history_summary")
+    if not read:
+        with _reading(thread_id, head):
+            tup = svc.backend.saver.get_tuple(svc._config(thread_id, head))
+        value = tup.checkpoint["channel_values"].get("history_summary") if tup else None
     if not isinstance(value, dict):
         return None
     through, covers = value.get("through"), value.get("covers")

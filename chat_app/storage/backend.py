@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from contextlib import AbstractContextManager
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Protocol, Self
+from typing import TYPE_CHECKING, Any, Protocol, Self
 
 if TYPE_CHECKING:
     from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -169,6 +169,13 @@ class Backend(Protocol):
 
     def head_messages(self, thread_id: str) -> list[ChatMessage] | None:
         """The conversation at the head, read directly; None: read it through the graph."""
+        ...
+
+    def plain_value(
+        self, thread_id: str, checkpoint_id: str | None, channel: str
+    ) -> tuple[bool, Any]:
+        """A channel's plain value at a checkpoint (None: the newest) read
+        directly: ``(True, value)``; ``(False, None)``: read it through the saver."""
         ...
 
     def one_transaction(self) -> AbstractContextManager[tuple[BaseCheckpointSaver[str], Index]]:

@@ -257,6 +257,11 @@ class MemoryBackend:
     def head_messages(self, thread_id: str) -> list[ChatMessage] | None:
         return None  # read through the graph
 
+    def plain_value(
+        self, thread_id: str, checkpoint_id: str | None, channel: str
+    ) -> tuple[bool, Any]:
+        return False, None  # read through the saver
+
     @contextmanager
     def one_transaction(self) -> Iterator[tuple[MemorySaver, MemoryIndex]]:
         """The saver and an index whose writes are all kept at the end of the

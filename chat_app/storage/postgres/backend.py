@@ -84,6 +84,11 @@ class PgBackend:
     def head_messages(self, thread_id: str) -> list[ChatMessage] | None:
         return None  # read through the graph
 
+    def plain_value(
+        self, thread_id: str, checkpoint_id: str | None, channel: str
+    ) -> tuple[bool, Any]:
+        return False, None  # read through the saver
+
     @contextmanager
     def one_transaction(self) -> Iterator[tuple[PostgresSaver, PgThreadIndex]]:
         """A saver and an index writing through one connection in one

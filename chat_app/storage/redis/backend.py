@@ -152,6 +152,11 @@ class RedisBackend:
     def head_messages(self, thread_id: str) -> list[ChatMessage] | None:
         return None  # read through the graph
 
+    def plain_value(
+        self, thread_id: str, checkpoint_id: str | None, channel: str
+    ) -> tuple[bool, Any]:
+        return False, None  # read through the saver
+
     @contextmanager
     def one_transaction(self) -> Iterator[tuple[AppRedisSaver, RedisThreadIndex]]:
         """The saver, and an index whose writes are queued and run at the end

@@ -28,7 +28,7 @@ from chat_app.service.events import ChatMessage
 from chat_app.storage.errors import StorageError
 from chat_app.storage.private_files import create_private_file, make_private_dir
 from chat_app.storage.sqlite.checkpoint_schema import create_checkpoint_tables
-from chat_app.storage.sqlite.head_reader import read_head
+from chat_app.storage.sqlite.head_reader import read_head, read_value
 from chat_app.storage.sqlite.index import ThreadIndex
 from chat_app.storage.sqlite.locks import ThreadLock
 from chat_app.storage.sqlite.maintenance import SqliteUpkeep
@@ -189,6 +189,12 @@ class SqliteBackend:
     def head_messages(self, thread_id: str) -> list[ChatMessage] | None:
         """The conversation at the head, read without LangGraph (None: read it through it)."""
         return read_head(self.app_conn, thread_id)
+
+    def plain_value(
+        self, thread_id: str, checkpoint_id: str | None, channel: str
+    ) -> tuple[bool, Any]:
+        """Read without LangGraph (its imports stay off the way to the first screen)."""
+        return read_value(self.app_conn, thread_id, checkpoint_id, channel)
 
     @contextmanager
     def one_transaction(self) -> Iterator[tuple[FastSqliteSaver, ThreadIndex]]:

@@ -171,6 +171,32 @@ def _checkpoint(conn: sqlite3.Connection, thread_id: str, cid: str) -> dict[str,
     return cp
 
 
+def read_value(
+    conn: sqlite3.Connection, thread_id: str, checkpoint_id: str | None, channel: str
+) -> tuple[bool, Any]:
+    """A plain channel's value at a checkpoint (the newest one when None), read
+    without LangGraph: ``(True, value)`` (None when the channel is unset), or
+    ``(False, None)``: not the usual shape, read it through LangGraph."""
+    try:
+        if checkpoint_id is None:
+            row = conn.execute(
+                "SELECT checkpoint_id FROM checkpoints WHERE thread_id = ?"
+                " AND checkpoint_ns = '' ORDER BY checkpoint_id DESC LIMIT 1",
+                (thread_id,),
+            ).fetchone()
+            if row is None:
+                return True, None
+            checkpoint_id = str(row[0])
+        value = _checkpoint(conn, thread_id, checkpoint_id)["channel_values"].get(channel)
+    except Exception:
+        return False, None
+    # Only plain data: an extension value (a tuple here) is LangGraph's to revive.
+    plain = value is None or (
+        isinstance(value, dict) and all(isinstance(v, str | int | float) for v in value.values())
+    )
+    return (True, value) if plain else (False, None)
+
+
 def read_head(conn: sqlite3.Connection, thread_id: str) -> list[ChatMessage] | None:
     """The messages at the thread's head as the chat shows them, or None (see above)."""
     try:
