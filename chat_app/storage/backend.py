@@ -76,6 +76,23 @@ class HeldLock:
         self.release()
 
 
+class ReadThroughSaver:
+    """What a backend without a file of its own says: no database path, and
+    the conversation and channel values are read through LangGraph."""
+
+    @property
+    def db_path(self) -> Path | None:
+        return None
+
+    def head_messages(self, thread_id: str) -> list[ChatMessage] | None:
+        return None  # read through the graph
+
+    def plain_value(
+        self, thread_id: str, checkpoint_id: str | None, channel: str
+    ) -> tuple[bool, Any]:
+        return False, None  # read through the saver
+
+
 class Index(Protocol):
     """The app's own tables (threads, search text, timeline notes, partial
     replies): ``chat_app.storage.sqlite.index.ThreadIndex`` on SQLite,

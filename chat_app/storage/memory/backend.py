@@ -26,14 +26,12 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.store.memory import InMemoryStore
 
-from chat_app.service.events import ChatMessage
-from chat_app.storage.backend import HeldLock
+from chat_app.storage.backend import HeldLock, ReadThroughSaver
 from chat_app.storage.errors import StorageError
 from chat_app.storage.serde import strict_serde
 from chat_app.storage.sqlite.index import ThreadIndex
@@ -221,7 +219,7 @@ class Memory:
         self.thread_locks: dict[str, threading.Lock] = {}
 
 
-class MemoryBackend:
+class MemoryBackend(ReadThroughSaver):
     """Checkpoints, profile and index in this process's memory."""
 
     name = NAME
@@ -245,22 +243,10 @@ class MemoryBackend:
     def location(self) -> str:
         return LOCATION
 
-    @property
-    def db_path(self) -> Path | None:
-        return None
-
     def lock(self, thread_id: str) -> MemoryLock:
         with self.memory.lock:
             shared = self.memory.thread_locks.setdefault(thread_id, threading.Lock())
         return MemoryLock(shared)
-
-    def head_messages(self, thread_id: str) -> list[ChatMessage] | None:
-        return None  # read through the graph
-
-    def plain_value(
-        self, thread_id: str, checkpoint_id: str | None, channel: str
-    ) -> tuple[bool, Any]:
-        return False, None  # read through the saver
 
     @contextmanager
     def one_transaction(self) -> Iterator[tuple[MemorySaver, MemoryIndex]]:

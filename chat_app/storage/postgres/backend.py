@@ -22,10 +22,9 @@ import contextlib
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from chat_app.service.events import ChatMessage
+from chat_app.storage.backend import ReadThroughSaver
 from chat_app.storage.errors import StorageError
 from chat_app.storage.postgres.connection import (
     _IMPORT_ERROR,
@@ -58,7 +57,7 @@ SETUP_LOCK_NAME = "chat-app:setup"
 SETUP_WAIT_S = 120.0
 
 
-class PgBackend:
+class PgBackend(ReadThroughSaver):
     """Checkpoints, profiles and index in one PostgreSQL database."""
 
     name = "postgres"
@@ -74,20 +73,8 @@ class PgBackend:
     def location(self) -> str:
         return describe_dsn(self.dsn)
 
-    @property
-    def db_path(self) -> Path | None:
-        return None
-
     def lock(self, thread_id: str) -> PgWriterLock:
         return PgWriterLock(self.dsn, thread_id)
-
-    def head_messages(self, thread_id: str) -> list[ChatMessage] | None:
-        return None  # read through the graph
-
-    def plain_value(
-        self, thread_id: str, checkpoint_id: str | None, channel: str
-    ) -> tuple[bool, Any]:
-        return False, None  # read through the saver
 
     @contextmanager
     def one_transaction(self) -> Iterator[tuple[PostgresSaver, PgThreadIndex]]:

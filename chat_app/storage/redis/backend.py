@@ -29,11 +29,10 @@ import contextlib
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from chat_app.service.events import ChatMessage
+from chat_app.storage.backend import ReadThroughSaver
 from chat_app.storage.errors import StorageError
 from chat_app.storage.redis.index import RedisThreadIndex, key
 from chat_app.storage.redis.locks import RedisWriterLock
@@ -125,7 +124,7 @@ class AppRedisSaver(RedisSaver):
         self.index_client.delete(key("cps", thread_id))
 
 
-class RedisBackend:
+class RedisBackend(ReadThroughSaver):
     """Checkpoints, profiles and index in one Redis."""
 
     name = "redis"
@@ -142,20 +141,8 @@ class RedisBackend:
     def location(self) -> str:
         return describe_url(self.url)
 
-    @property
-    def db_path(self) -> Path | None:
-        return None
-
     def lock(self, thread_id: str) -> RedisWriterLock:
         return RedisWriterLock(self.text_client, thread_id)
-
-    def head_messages(self, thread_id: str) -> list[ChatMessage] | None:
-        return None  # read through the graph
-
-    def plain_value(
-        self, thread_id: str, checkpoint_id: str | None, channel: str
-    ) -> tuple[bool, Any]:
-        return False, None  # read through the saver
 
     @contextmanager
     def one_transaction(self) -> Iterator[tuple[AppRedisSaver, RedisThreadIndex]]:
