@@ -75,11 +75,14 @@ def _dst_inventory(dst: RedisBackend, tid: str) -> _Inventory:
             task, idx = text[len(head) :].rsplit(":", 1)
             writes.add((ns, cid, task, int(idx)))
     c = dst.text_client
+    # In the order of migrate._APP_TABLES.
     counts = (
         int(c.exists(key("thread", tid))),
         int(c.hlen(key("msgs", tid))),
         int(c.hlen(key("notes", tid))),
         int(c.exists(key("partial", tid))),
+        int(c.hlen(key("usage", tid))),
+        int(c.exists(key("head", tid))),
     )
     return _Inventory(frozenset(cps), frozenset(writes), counts)
 
